@@ -1,0 +1,1 @@
+"""The chain-rule calculus: state, per-op rules, rule sets, composition, recurrences."""

@@ -1,0 +1,90 @@
+"""One arithmetic for symbols and floats (the einops ``_backends`` idea, reduced to what rules need).
+
+Rules call these functions instead of ``*``/``+`` so the same rule code derives (sympy) and evaluates
+(floats). On sympy input, products and sums are built *unevaluated*: sympy's automatic flattening of a
+growing product costs O(depth) per layer, i.e. O(L^2) for a chain, while an unevaluated node costs O(1)
+and shares its sub-expressions. Readable, evaluated forms are made per term when a bound is rendered.
+"""
+from __future__ import annotations
+
+import math
+from typing import Union
+
+import sympy as sp
+
+Value = Union[sp.Expr, float]
+
+
+def _symbolic(values: tuple) -> bool:
+    return any(isinstance(v, sp.Basic) for v in values)
+
+
+def is_zero(value: Value) -> bool:
+    """True when ``value`` is exactly zero. Structural for sympy: asking ``is_zero`` of an unevaluated
+    product runs the assumption system over the whole tree (O(depth) per call)."""
+    if isinstance(value, sp.Basic):
+        return value.is_Number and value == 0
+    return value == 0
+
+
+def mul(*factors: Value) -> Value:
+    """Product of ``factors``; drops ones, short-circuits on an exact zero."""
+    if not _symbolic(factors):
+        return math.prod(factors)
+    kept = []
+    for f in factors:
+        f = sp.sympify(f)
+        if is_zero(f):
+            return sp.S.Zero
+        if not (f.is_Number and f == 1):
+            kept.append(f)
+    if not kept:
+        return sp.S.One
+    if len(kept) == 1:
+        return kept[0]
+    return sp.Mul(*kept, evaluate=False)
+
+
+def add(*terms: Value) -> Value:
+    """Sum of ``terms``; drops exact zeros."""
+    if not _symbolic(terms):
+        return math.fsum(terms) if any(isinstance(t, float) for t in terms) else sum(terms)
+    kept = [sp.sympify(t) for t in terms if not is_zero(t)]
+    if not kept:
+        return sp.S.Zero
+    if len(kept) == 1:
+        return kept[0]
+    return sp.Add(*kept, evaluate=False)
+
+
+def sqrt(value: Value) -> Value:
+    return sp.sqrt(value) if isinstance(value, sp.Basic) else math.sqrt(value)
+
+
+def minimum(*values: Value) -> Value:
+    return sp.Min(*values) if _symbolic(values) else min(values)
+
+
+def maximum(*values: Value) -> Value:
+    return sp.Max(*values) if _symbolic(values) else max(values)
+
+
+def canonical(expr: sp.Expr) -> sp.Expr:
+    """Rebuild an expression bottom-up with sympy's normal evaluation (for display and comparison).
+
+    Memoized on sub-expressions, so a shared sub-tree is rebuilt once.
+    """
+    memo: dict[int, sp.Expr] = {}
+
+    def rebuild(node: sp.Basic) -> sp.Basic:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if not node.args or node.is_Atom or isinstance(node, (sp.Indexed, sp.IndexedBase)):
+            result = node
+        else:
+            result = node.func(*[rebuild(a) for a in node.args])
+        memo[key] = result
+        return result
+
+    return rebuild(sp.sympify(expr))

@@ -1,0 +1,216 @@
+"""Per-operation rules of the Maurer chain rule, and the named rule sets built from them.
+
+Each rule is a pure function ``rule(node, q, inputs) -> Transfer``: it reads the input states and the
+layer's quantities (through ``q``, which yields sympy symbols when deriving and floats when evaluating)
+and returns a fresh state, one gain per input and the terms it adds. The chain rule
+(Maurer 2016, as stated by Pinto, Rangamani & Poggio 2024, Thm 3), for a layer class F on inputs Y:
+
+    G(F(Y)) ≤ C1·L(F)·G(Y) + C2·D(Y)·R(F, Y) + G(F(y0))
+
+For a bias-free linear layer {W : ‖W‖₂ ≤ s, ‖W‖_F ≤ f}: L(F) = s, R(F, Y) ≤ f·√h_out (Pinto et al.
+Lemma 6) and G(F(y0)) ≤ f·√h_out·‖y0‖_F (Lemma 10's argument), with y0 = the zero network's image.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from boundcalc.calculus import ops
+from boundcalc.calculus.state import LocalTerm, State, Transfer
+from boundcalc.errors import DeriveError
+from boundcalc.symbols import C1, C2, SymbolTable, layer_symbol
+
+PARAM_KEYS = {"s": "spectral", "f": "frobenius", "r": "rank"}
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a rule may know about the layer it handles."""
+
+    name: str                 # display name, e.g. "fc2" or "mid[t]"
+    base: str                 # spec name, used for symbols
+    op: str
+    params: dict[str, Any]
+    index: sp.Expr | None     # repeat iteration (None outside repeats)
+    out_shape: tuple
+
+
+class SymbolicQuantities:
+    """Layer quantities as sympy expressions: the spec's value if given, else the layer's symbol."""
+
+    def __init__(self, table: SymbolTable) -> None:
+        self.table = table
+        self.C1, self.C2 = C1, C2
+
+    def layer(self, kind: str, node: Node) -> Any:
+        given = node.params.get(PARAM_KEYS.get(kind, ""))
+        if given is not None:
+            return self.value(given)
+        return layer_symbol(self.table, kind, node.base, node.index)
+
+    def value(self, expr: Any) -> Any:
+        return expr
+
+
+class NumericQuantities(SymbolicQuantities):
+    """Layer quantities as floats, looked up by symbol name (``s_fc1``, ``s_mid[3]``, ``X_F``, ``C1``)."""
+
+    def __init__(self, table: SymbolTable, values: dict[str, float]) -> None:
+        super().__init__(table)
+        self.values = dict(values)
+        self.C1, self.C2 = float(values["C1"]), float(values["C2"])
+
+    def value(self, expr: Any) -> float:
+        expr = sp.sympify(expr)
+        expr = expr.xreplace({a: self._lookup(a) for a in expr.atoms(sp.Indexed)})
+        return float(expr.xreplace({a: self._lookup(a) for a in expr.free_symbols}))
+
+    def _lookup(self, atom: sp.Basic) -> float:
+        key = str(atom)
+        if key not in self.values:
+            raise DeriveError(f"no value given for {key}")
+        return float(self.values[key])
+
+
+Rule = Callable[[Node, SymbolicQuantities, list[State]], Transfer]
+
+
+def output_width(node: Node) -> Any:
+    """h_out: the number of output coordinates per sample (channels·height·width for conv2d)."""
+    return sp.Mul(*node.out_shape)
+
+
+# -- linear maps with parameters ------------------------------------------------------------------
+def _linear_common(node: Node, q: SymbolicQuantities, x: State, diameter: Any, diameter_rule: str,
+                   min_rank: Any) -> Transfer:
+    s = q.layer("s", node)
+    f = q.layer("f", node)
+    gaussian_average = ops.mul(f, ops.sqrt(q.value(output_width(node))))  # R(F, Y) ≤ f·√h_out (Lemma 6)
+    terms = []
+    if not ops.is_zero(diameter):
+        terms.append(LocalTerm(node.name, "disturbance", ops.mul(q.C2, diameter, gaussian_average),
+                               rule="C2·D(Z_in)·R(W), R(W) ≤ ‖W‖_F·√h_out (Pinto et al. Lemma 6)",
+                               diameter_rule=diameter_rule))
+    if not ops.is_zero(x.anchor):
+        kind = "first layer" if x.single_point else "anchor"
+        rule = ("G(W X) ≤ ‖W‖_F·√h_out·‖X‖_F (Pinto et al. Lemma 10)" if x.single_point else
+                "G(F(y0)) ≤ ‖W‖_F·√h_out·‖y0‖_F at the zero-weight point y0")
+        terms.append(LocalTerm(node.name, kind, ops.mul(gaussian_average, x.anchor), rule=rule))
+    state = State(
+        width=None,
+        diameter=ops.mul(2, s, x.image_norm),
+        image_norm=ops.mul(s, x.image_norm),
+        anchor=sp.S.Zero if isinstance(s, sp.Basic) else 0.0,
+        lipschitz=ops.mul(s, x.lipschitz),
+        min_rank=min_rank,
+        single_point=False,
+        diameter_rule=f"image-norm: D ≤ 2·‖W‖₂·N(Z_in) at {node.name} (rank-free, tight)",
+    )
+    return Transfer(state=state, gains=(ops.mul(q.C1, s),), terms=tuple(terms))
+
+
+def linear_tight(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
+    """Chain rule with the rank-free diameter D(Z) ≤ 2·N(Z) (bounds.md §2, 'a tighter, equally valid
+    diameter'): each sample's image has norm ≤ Π s_j ‖x‖, so two images differ by at most twice that."""
+    (x,) = inputs
+    return _linear_common(node, q, x, x.diameter, x.diameter_rule, x.min_rank)
+
+
+def linear_as_printed(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
+    """Pinto et al. eq. (4): the diameter of Lemma 5 as printed,
+    D ≤ ‖X‖_F·√(2·𝔯_i)·2·Π_{j<i} ‖W_j‖₂ with 𝔯_i = min_{j≤i} rank(W_j) (this layer included, as printed)."""
+    (x,) = inputs
+    r = q.layer("r", node)
+    rank_min = r if x.min_rank is None else ops.minimum(x.min_rank, r)
+    if x.single_point:
+        diameter = x.diameter
+    else:
+        diameter = ops.mul(x.image_norm, ops.sqrt(ops.mul(2, rank_min)), 2)
+    rule = ("Lemma 5 as printed: D ≤ ‖X‖_F·√(2·min_{j≤i} rank W_j)·2·Π_{j<i}‖W_j‖₂ "
+            "(the printed min includes layer i; Lemma 5's proof supports only j ≤ i−1)")
+    transfer = _linear_common(node, q, x, diameter, rule, rank_min)
+    lemma5 = ops.mul(transfer.state.image_norm, ops.sqrt(ops.mul(2, rank_min)), 2)
+    return Transfer(state=transfer.state._replace(diameter=lemma5, diameter_rule=rule),
+                    gains=transfer.gains, terms=transfer.terms)
+
+
+# -- parameter-free maps ----------------------------------------------------------------------------
+def activation_lipschitz(node: Node, q: SymbolicQuantities) -> Any:
+    """ρ of an elementwise activation or fixed linear map (its Lipschitz constant / operator norm)."""
+    op, p = node.op, node.params
+    if op in ("relu", "identity", "tanh", "flatten"):
+        return 1
+    if op == "leaky_relu":
+        slope = q.value(p["slope"])
+        return ops.maximum(1, abs(slope))
+    if op == "lipschitz":
+        at_zero = sp.sympify(p["at_zero"])
+        if not at_zero.is_zero:
+            raise DeriveError(f"layer {node.name}: the 'lipschitz' activation has φ(0) = {at_zero}, but the "
+                              "chain rule's y0 term vanishes only for the zero network, which needs φ(0) = 0 "
+                              "(Pinto et al. §4.5); use an activation with φ(0) = 0 or shift it")
+        return q.value(p["constant"])
+    if op == "avgpool":
+        # ‖P‖₂ ≤ sqrt(‖P‖₁‖P‖∞): each input is in ≤ ceil(k/s)² windows of weight 1/k²
+        k, s = p["kernel"], p["stride"]
+        return q.value(sp.Rational(-(-k // s), k))
+    raise DeriveError(f"layer {node.name}: no Lipschitz constant known for op {op!r}")
+
+
+def elementwise(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
+    """A ρ-Lipschitz map with φ(0) = 0 applied sample-wise: every bound scales by ρ. For the width this is
+    Gaussian comparison (Sudakov–Fernique), with no C1."""
+    (x,) = inputs
+    rho = activation_lipschitz(node, q)
+    state = x._replace(diameter=ops.mul(rho, x.diameter), image_norm=ops.mul(rho, x.image_norm),
+                       anchor=ops.mul(rho, x.anchor), lipschitz=ops.mul(rho, x.lipschitz), width=None)
+    return Transfer(state=state, gains=(rho,))
+
+
+def residual_add(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
+    """Z = Z_a + Z_b: the sup of a sum is at most the sum of sups, for G, D, N, the anchor and L."""
+    state = State(
+        width=None,
+        diameter=ops.add(*(x.diameter for x in inputs)),
+        image_norm=ops.add(*(x.image_norm for x in inputs)),
+        anchor=ops.add(*(x.anchor for x in inputs)),
+        lipschitz=ops.add(*(x.lipschitz for x in inputs)),
+        min_rank=None,
+        single_point=all(x.single_point for x in inputs),
+        diameter_rule=f"sum of the branch diameters at {node.name}",
+    )
+    return Transfer(state=state, gains=tuple(1 for _ in inputs))
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    name: str
+    description: str
+    rules: dict[str, Rule]
+    notes: tuple[str, ...] = ()
+
+    def rule_for(self, op: str) -> Rule | None:
+        return self.rules.get(op)
+
+
+TIGHT = RuleSet(
+    name="tight",
+    description="best valid rule per op: rank-free image-norm diameter D ≤ 2·N, residual adds, conv as a "
+                "linear operator",
+    rules={"linear": linear_tight, "conv2d": linear_tight, "relu": elementwise, "leaky_relu": elementwise,
+           "identity": elementwise, "tanh": elementwise, "lipschitz": elementwise, "flatten": elementwise,
+           "avgpool": elementwise, "add": residual_add},
+)
+AS_PRINTED = RuleSet(
+    name="as_printed",
+    description="Pinto, Rangamani & Poggio (ALT 2025) eq. (4) exactly: chain of bias-free linear layers "
+                "and piecewise-linear 1-Lipschitz activations, diameter from Lemma 5 as printed",
+    rules={"linear": linear_as_printed, "relu": elementwise, "leaky_relu": elementwise, "identity": elementwise},
+    notes=("Lemma 5 is applied with 𝔯_i = min_{j≤i} rank(W_j) as printed in eq. (4); the proof supports "
+           "only min_{j≤i−1}, which is ≥ the printed value, so the printed form can be smaller than what "
+           "the proof establishes (pinto2024-notes §7 item 5).",),
+)
+RULE_SETS: dict[str, RuleSet] = {r.name: r for r in (TIGHT, AS_PRINTED)}

@@ -1,0 +1,140 @@
+"""derive(spec) -> Bound: build the graph, check the rule set applies, compose, collect the account."""
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+import sympy as sp
+
+from boundcalc.bound import GAP_FORMS, Bound, Term
+from boundcalc.calculus import ops
+from boundcalc.calculus.compose import compose_scope
+from boundcalc.calculus.rules import RULE_SETS, NumericQuantities, RuleSet, SymbolicQuantities
+from boundcalc.calculus.state import State
+from boundcalc.errors import BoundcalcError, DeriveError
+from boundcalc.graph.build import INPUT, build_graph
+from boundcalc.spec.load import Repeat, Spec
+from boundcalc.symbols import describe
+
+GAP_CAVEAT = ("Gap constant: Pinto et al. Thm 2 prints √(𝓛π)·Ĝ_S + √(9·log(2/δ)/(2m)); their own appendix "
+              "route (Thm 12, Maurer's vector contraction √2·𝓛, R̂ ≤ √(π/2)·Ĝ) gives 2√π·𝓛·Ĝ_S + "
+              "3·√(log(2/δ)/(2m)). The printed constant looks like a typo (bounds.md §2).")
+C_CAVEAT = ("C1, C2 are the universal constants of Maurer's chain rule; their values are not published in any "
+            "source we could reach, so they stay symbols (pinto2024-notes §7 item 1).")
+FINITE_CAVEAT = ("Maurer's chain rule is stated for finite Y and F; like the paper, boundcalc applies it to "
+                 "continuous weight classes without the approximation step (pinto2024-notes §7 item 8).")
+KAPPA_CAVEAT = ("Eq. (4) prints κ_i = Π_{j≠i}^{d} ‖W_j‖₂; the upper limit d is read as L (typo, "
+                "pinto2024-notes §7 item 4).")
+
+
+def get_ruleset(name: str) -> RuleSet:
+    try:
+        return RULE_SETS[name]
+    except KeyError:
+        raise BoundcalcError(f"unknown rule set {name!r} (known: {', '.join(RULE_SETS)})") from None
+
+
+def data_state(norm: Any, one: Any = sp.S.One) -> State:
+    """The input: the single point X (no parameters yet)."""
+    zero = one * 0
+    return State(width=zero, diameter=zero, image_norm=norm, anchor=norm, lipschitz=one, min_rank=None,
+                 single_point=True, diameter_rule="data: a single point, D = 0")
+
+
+def check_applicable(graph: nx.DiGraph, ruleset: RuleSet) -> None:
+    """Raise DeriveError listing every layer the rule set cannot handle."""
+    problems = []
+    for name, attrs in _all_nodes(graph):
+        op = attrs["op"]
+        if op in ("input", "repeat"):
+            continue
+        if ruleset.rule_for(op) is None:
+            problems.append(f"layer {name}: op {op!r}")
+        elif ruleset.name == "as_printed" and op == "leaky_relu":
+            slope = attrs["layer"].params["slope"]
+            if not (slope.is_number and abs(slope) <= 1):
+                problems.append(f"layer {name}: leaky_relu slope {slope} must be a number in [-1, 1]")
+    if problems:
+        raise DeriveError(f"rule set '{ruleset.name}' covers only {ruleset.description}; use --rules tight",
+                          problems)
+
+
+def _all_nodes(graph: nx.DiGraph):
+    for name, attrs in graph.nodes(data=True):
+        yield name, attrs
+        if "body" in attrs:
+            yield from _all_nodes(attrs["body"])
+
+
+def derive(spec: Spec, rules: str = "tight", gap: str = "derived") -> Bound:
+    """Derive the Ĝ_S and generalization-gap bounds of ``spec`` with the named rule set."""
+    ruleset = get_ruleset(rules)
+    if gap not in GAP_FORMS:
+        raise BoundcalcError(f"unknown gap form {gap!r} (known: {', '.join(GAP_FORMS)})")
+    graph = build_graph(spec)
+    check_applicable(graph, ruleset)
+    result = compose_scope(graph, data_state(spec.data.norm), ruleset, SymbolicQuantities(spec.symbols))
+    m = spec.data.samples
+    terms = tuple(
+        Term(index=i + 1, layer=ct.local.layer, kind=ct.local.kind, rule=ct.local.rule,
+             diameter_rule=ct.local.diameter_rule, factors=ct.factors, local=ct.local.expr, samples=m)
+        for i, ct in enumerate(result.terms)
+    )
+    compact = ops.mul(result.state.width, 1 / m)
+    return Bound(spec_name=spec.name, rules=ruleset.name, rules_description=ruleset.description,
+                 compact=compact, samples=m, loss_lipschitz=spec.loss.lipschitz, delta=spec.loss.delta,
+                 gap_form=gap, terms=terms, assumptions=_assumptions(spec, graph, ruleset, gap),
+                 caveats=_caveats(ruleset, gap), symbols=_symbol_meanings(spec))
+
+
+def compose_numeric(spec: Spec, values: dict[str, float], rules: str = "tight") -> float:
+    """Ĝ_S evaluated on floats by the same rules (no sympy in the loop). ``values`` maps symbol names
+    (``s_fc1``, ``X_F``, ``C1``, ``m`` …) to numbers; a symbolic repeat count needs a value too."""
+    ruleset = get_ruleset(rules)
+    graph = build_graph(spec)
+    check_applicable(graph, ruleset)
+    q = NumericQuantities(spec.symbols, values)
+    result = compose_scope(graph, data_state(q.value(spec.data.norm), one=1.0), ruleset, q)
+    return result.state.width / q.value(spec.data.samples)
+
+
+def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> tuple[str, ...]:
+    out = [
+        "C1, C2 kept symbolic (universal constants of Maurer's chain rule, values unpublished)",
+        spec.data.norm_note,
+        "bias-free layers; every weight class contains W = 0, so the chain rule's y0 term vanishes after the "
+        "first layer (zero network, needs φ(0) = 0)",
+        "Ĝ_S is the empirical Gaussian complexity on the given sample; the bound holds for the class with these "
+        "constraint values (no union bound over norm or rank levels)",
+        "per layer: s_<layer> bounds ‖W‖₂, f_<layer> bounds ‖W‖_F, r_<layer> bounds rank W, unless the spec "
+        "gives a value",
+        spec.loss.note,
+        f"confidence 1 − δ with δ = {spec.loss.delta}; gap constant: {gap}"
+        + (" (2√π·𝓛, derivable from the paper's appendix)" if gap == "derived" else " (as printed in Thm 2)"),
+        f"rule set {ruleset.name}: {ruleset.description}",
+    ]
+    activations = sorted({a["op"] for _, a in _all_nodes(graph)} & {"relu", "leaky_relu", "identity", "tanh",
+                                                                   "lipschitz", "avgpool", "flatten"})
+    if activations:
+        out.append("parameter-free maps (ρ-Lipschitz, φ(0) = 0, applied per sample): " + ", ".join(activations))
+    if any(a["op"] == "conv2d" for _, a in _all_nodes(graph)):
+        out.append("conv2d layers are linear operators: s_<conv> is the operator norm on the given input size, "
+                   "f_<conv> the Frobenius norm of the full (Toeplitz) operator, h_out = channels·height·width")
+    for name, attrs in _all_nodes(graph):
+        if attrs["op"] == "repeat":
+            rep: Repeat = attrs["layer"]
+            out.append(f"repeat {name}: count {rep.count} ≥ 1, closed form valid for every count; per-layer symbols "
+                       f"inside are indexed by {rep.index} = 1..{rep.count}")
+    return tuple(out)
+
+
+def _caveats(ruleset: RuleSet, gap: str) -> tuple[str, ...]:
+    out = [C_CAVEAT, GAP_CAVEAT + f" Using: {gap}.", FINITE_CAVEAT]
+    if ruleset.name == "as_printed":
+        out.append(KAPPA_CAVEAT)
+    out.extend(ruleset.notes)
+    return tuple(out)
+
+
+def _symbol_meanings(spec: Spec) -> dict[str, str]:
+    return {name: describe(name) for name in spec.symbols.names()}

@@ -1,0 +1,187 @@
+"""Build the computation graph of a spec as a ``networkx.DiGraph``.
+
+Nodes are layer names plus ``"input"``; an edge ``u -> v`` means v reads u's output, and the edge
+attribute ``slot`` keeps the order of v's inputs. Node attributes: ``op``, ``layer`` (the spec item),
+``index`` (the repeat iteration: None, an int once unrolled, or the index symbol inside a symbolic
+repeat), ``shape`` (tuple of sympy expressions). A repeat with a numeric count is unrolled (its layers
+become ``name[t]``); one with a symbolic count becomes a single ``repeat`` node whose ``body`` attribute
+is the body's own graph.
+
+Checked here: names resolve, no cycles, exactly one output, shapes agree (linear after a flatten,
+equal widths at an add, a repeat body that keeps its shape). Not checked here: anything about norms
+or rule sets (see ``calculus``).
+"""
+from __future__ import annotations
+
+import difflib
+
+import networkx as nx
+import sympy as sp
+
+from boundcalc.spec.load import Item, Layer, Repeat, Spec
+
+INPUT = "input"
+
+
+def build_graph(spec: Spec) -> nx.DiGraph:
+    """The DAG of ``spec``; raises :class:`SpecError` naming the offending line."""
+    builder = _Builder(spec)
+    graph = builder.scope(spec.layers, spec.data.shape, index=None, output=spec.output)
+    return graph
+
+
+class _Builder:
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    def scope(self, items: tuple[Item, ...], input_shape: tuple, index,
+              output: str | None, in_repeat: bool = False) -> nx.DiGraph:
+        """Graph of one scope (top level or a repeat body) whose first item reads ``input``."""
+        graph = nx.DiGraph()
+        graph.add_node(INPUT, op="input", layer=None, index=None, shape=None)
+        names = {item.name: item for item in items}
+        previous = INPUT
+        for item in items:
+            sources = item.inputs or (previous,)
+            for source in sources:
+                if source != INPUT and source not in names:
+                    hint = difflib.get_close_matches(source, list(names) + [INPUT], n=1)
+                    raise self.spec.error(item.path + ("inputs",), f"input {source!r} is not a layer in this scope",
+                                          hint=f"Did you mean {hint[0]!r}?" if hint else None)
+            attrs = dict(op="repeat" if isinstance(item, Repeat) else item.op, layer=item, index=index, shape=None)
+            graph.add_node(item.name, **attrs)
+            for slot, source in enumerate(sources):
+                graph.add_edge(source, item.name, slot=slot)
+            previous = item.name
+        self._check_acyclic(graph)
+        out = output or items[-1].name
+        graph.graph["output"] = out
+        self._check_single_output(graph, out)
+        graph.nodes[INPUT]["shape"] = input_shape
+        for node in list(nx.topological_sort(graph)):
+            if node != INPUT:
+                self._shape(graph, node, in_repeat)
+        return graph
+
+    # -- checks --------------------------------------------------------------------------------
+    def _check_acyclic(self, graph: nx.DiGraph) -> None:
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            return
+        names = [u for u, _ in cycle]
+        layer = graph.nodes[names[0]]["layer"]
+        raise self.spec.error(layer.path + ("inputs",), "cycle in the layer graph: " + " -> ".join(names + names[:1]))
+
+    def _check_single_output(self, graph: nx.DiGraph, out: str) -> None:
+        sinks = [n for n in graph.nodes if graph.out_degree(n) == 0 and n != out]
+        if sinks:
+            layer = graph.nodes[sinks[0]]["layer"]
+            path = layer.path if layer is not None else ()
+            raise self.spec.error(path, f"two outputs: {sinks[0]!r} and {out!r}; every layer except the output "
+                                  "must feed another (or name the output with 'output:')")
+
+    # -- shapes --------------------------------------------------------------------------------
+    def _shape(self, graph: nx.DiGraph, node: str, in_repeat: bool) -> None:
+        attrs = graph.nodes[node]
+        item = attrs["layer"]
+        preds = sorted(graph.predecessors(node), key=lambda u: graph.edges[u, node]["slot"])
+        shapes = [graph.nodes[u]["shape"] for u in preds]
+        if isinstance(item, Repeat):
+            if in_repeat:
+                raise self.spec.error(item.path, "nested repeat blocks are not supported; write the inner "
+                                      "block's layers out in the outer body")
+            attrs["shape"] = self._repeat(graph, node, item, shapes[0], in_repeat)
+            return
+        attrs["shape"] = layer_output_shape(self.spec, item, shapes, preds)
+
+    def _repeat(self, graph: nx.DiGraph, node: str, item: Repeat, shape: tuple, in_repeat: bool) -> tuple:
+        if item.count.is_number:
+            return self._unroll(graph, node, item, shape)
+        body = self.scope(item.body, shape, index=item.index, output=None, in_repeat=True)
+        after_one = body.nodes[body.graph["output"]]["shape"]
+        again = self.scope(item.body, after_one, index=item.index, output=None,
+                           in_repeat=True)
+        after_two = again.nodes[again.graph["output"]]["shape"]
+        if not _same_shape(after_one, after_two):
+            raise self.spec.error(item.path, f"repeat body changes the shape each iteration ({_fmt(shape)} -> "
+                                  f"{_fmt(after_one)} -> {_fmt(after_two)}); a symbolic count needs a body that "
+                                  "keeps its shape after the first iteration")
+        graph.nodes[node]["body"] = body
+        graph.nodes[node]["body_steady"] = again
+        return after_one
+
+    def _unroll(self, graph: nx.DiGraph, node: str, item: Repeat, shape: tuple) -> tuple:
+        """Replace the repeat node by ``count`` copies of its body, named ``layer[t]``."""
+        pred = next(iter(graph.predecessors(node)))
+        successors = [(v, graph.edges[node, v]["slot"]) for v in graph.successors(node)]
+        graph.remove_node(node)
+        current, current_shape = pred, shape
+        for t in range(1, int(item.count) + 1):
+            body = self.scope(item.body, current_shape, index=sp.Integer(t), output=None,
+                              in_repeat=True)
+            rename = {n: f"{n}[{t}]" for n in body.nodes if n != INPUT}
+            for n, attrs in body.nodes(data=True):
+                if n != INPUT:
+                    graph.add_node(rename[n], **{**attrs, "index": sp.Integer(t) if attrs["index"] is None
+                                                 else attrs["index"]})
+            for u, v, attrs in body.edges(data=True):
+                graph.add_edge(current if u == INPUT else rename[u], rename[v], **attrs)
+            current = rename[body.graph["output"]]
+            current_shape = graph.nodes[current]["shape"]
+        # the repeat's name now stands for its last layer
+        for v, slot in successors:
+            graph.add_edge(current, v, slot=slot)
+        graph.graph.setdefault("aliases", {})[node] = current
+        if graph.graph.get("output") == node:
+            graph.graph["output"] = current
+        return current_shape
+
+
+def layer_output_shape(spec: Spec, layer: Layer, shapes: list[tuple], sources: list[str]) -> tuple:
+    """Output shape of ``layer`` given its input shapes; raises SpecError on a mismatch."""
+    op, p = layer.op, layer.params
+    first = shapes[0]
+    if op == "linear":
+        if len(first) != 1:
+            raise spec.error(layer.path, f"linear needs a vector input but gets shape {_fmt(first)}; "
+                             "add a 'flatten' layer before it")
+        return (p["out"],)
+    if op == "conv2d":
+        if len(first) != 3:
+            raise spec.error(layer.path, f"conv2d needs a [channels, height, width] input, gets {_fmt(first)}")
+        (kh, kw), s, pad = p["kernel"], p["stride"], p["padding"]
+        h = _conv_size(spec, layer, first[1], kh, s, pad)
+        w = _conv_size(spec, layer, first[2], kw, s, pad)
+        return (p["channels"], h, w)
+    if op == "avgpool":
+        if len(first) != 3:
+            raise spec.error(layer.path, f"avgpool needs a [channels, height, width] input, gets {_fmt(first)}")
+        k, s = p["kernel"], p["stride"]
+        return (first[0], _conv_size(spec, layer, first[1], k, s, 0), _conv_size(spec, layer, first[2], k, s, 0))
+    if op == "flatten":
+        return (sp.Mul(*first),)
+    if op == "add":
+        for shape, source in zip(shapes[1:], sources[1:]):
+            if not _same_shape(first, shape):
+                raise spec.error(layer.path, f"width mismatch at add: {sources[0]!r} gives {_fmt(first)} but "
+                                 f"{source!r} gives {_fmt(shape)}")
+        return first
+    if len(shapes) != 1:
+        raise spec.error(layer.path, f"{op} takes one input, got {len(shapes)}")
+    return first
+
+
+def _conv_size(spec: Spec, layer: Layer, size: sp.Expr, k: int, stride: int, pad: int) -> sp.Expr:
+    out = sp.floor((size + 2 * pad - k) / stride) + 1
+    if out.is_number and out < 1:
+        raise spec.error(layer.path, f"kernel {k} does not fit an input of size {size} (padding {pad})")
+    return out
+
+
+def _same_shape(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(sp.expand(x - y) == 0 for x, y in zip(a, b))
+
+
+def _fmt(shape: tuple) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"

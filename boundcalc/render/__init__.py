@@ -1,0 +1,1 @@
+"""Renderers: plain text / rich, LaTeX, Markdown, JSON. They format; they never compute."""

@@ -1,0 +1,4 @@
+"""Specs: YAML -> validated Spec."""
+from boundcalc.spec.load import Spec, load_spec, parse_spec
+
+__all__ = ["Spec", "load_spec", "parse_spec"]

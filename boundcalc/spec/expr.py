@@ -1,0 +1,176 @@
+"""A restricted parser for the expressions written inside specs (``2*B``, ``1/gamma``, ``sqrt(h)``).
+
+Grammar: numbers, names, ``+ - * / **``, unary minus, parentheses, and calls of the whitelisted
+functions in :data:`FUNCTIONS`. The text goes through ``ast.parse(mode="eval")`` and only the node kinds
+below are accepted (adapted from pint's ``pint_eval``); nothing is ever passed to ``eval``, ``sympify``
+or ``parse_expr``. Attribute access, indexing, lambdas, comprehensions, strings, keywords and calls of
+anything else are rejected with one sentence naming the construct.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Callable
+
+import sympy as sp
+
+from boundcalc.errors import ExpressionError
+
+#: longest accepted expression; stops pathological inputs before the AST is built
+MAX_LENGTH = 200
+#: deepest accepted AST; stops stack exhaustion from inputs such as "((((...))))" or "-(-(-(...)))"
+MAX_DEPTH = 24
+#: largest integer literal; stops huge numbers from turning into slow arbitrary-precision arithmetic
+MAX_INT = 10**15
+#: largest |exponent| when the exponent is a number; stops CPU bombs such as 9**9**9
+MAX_EXPONENT = 64
+
+FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int | None]] = {
+    "sqrt": (sp.sqrt, 1),
+    "log": (sp.log, 1),
+    "exp": (sp.exp, 1),
+    "abs": (sp.Abs, 1),
+    "min": (sp.Min, None),
+    "max": (sp.Max, None),
+}
+CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi}
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
+
+_BINARY = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+
+Resolver = Callable[[str], sp.Expr]
+
+
+def parse_expression(text: str | int | float, resolve: Resolver) -> sp.Expr:
+    """Parse ``text`` into a sympy expression; names are turned into symbols by ``resolve``.
+
+    Raises :class:`ExpressionError` for anything outside the grammar; ``resolve`` may raise it too
+    (for an undeclared name).
+    """
+    if isinstance(text, bool):
+        raise ExpressionError(f"expected a number or an expression, got the boolean {text}")
+    if isinstance(text, int):
+        return _number(text, str(text))
+    if isinstance(text, float):
+        return _number(text, str(text))
+    if not isinstance(text, str):
+        raise ExpressionError(f"expected a number or an expression, got {type(text).__name__}")
+    source = text.strip()
+    if not source:
+        raise ExpressionError("empty expression")
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters", source[:40] + "…")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError:
+        raise ExpressionError("not a valid expression (syntax error)", source) from None
+    except (ValueError, MemoryError, RecursionError):
+        raise ExpressionError("not a valid expression", source) from None
+    return _Converter(source, resolve).visit(tree.body, 1)
+
+
+def _number(value: int | float, source: str) -> sp.Expr:
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise ExpressionError(f"integer literal larger than {MAX_INT:.0e}", source)
+        return sp.Integer(value)
+    if not math.isfinite(value):
+        raise ExpressionError("number is not finite", source)
+    if value != 0 and not (1e-15 <= abs(value) <= MAX_INT):
+        raise ExpressionError("number outside the accepted range 1e-15..1e15", source)
+    return sp.Rational(repr(value))
+
+
+class _Converter:
+    def __init__(self, source: str, resolve: Resolver) -> None:
+        self.source = source
+        self.resolve = resolve
+
+    def fail(self, message: str) -> ExpressionError:
+        return ExpressionError(message, self.source)
+
+    def visit(self, node: ast.AST, depth: int) -> sp.Expr:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"expression nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise self.fail(f"only numbers are allowed as literals, found {type(node.value).__name__}")
+            return _number(node.value, self.source)
+        if isinstance(node, ast.Name):
+            return self.name(node.id)
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                return -self.visit(node.operand, depth + 1)
+            if isinstance(node.op, ast.UAdd):
+                return self.visit(node.operand, depth + 1)
+            raise self.fail(f"operator {type(node.op).__name__} is not allowed (only + - * / **)")
+        if isinstance(node, ast.BinOp):
+            return self.binary(node, depth)
+        if isinstance(node, ast.Call):
+            return self.call(node, depth)
+        raise self.fail(f"{_describe(node)} is not allowed (only numbers, names, + - * / ** and "
+                        f"{', '.join(FUNCTIONS)})")
+
+    def name(self, name: str) -> sp.Expr:
+        if name in CONSTANTS:
+            return CONSTANTS[name]
+        if name in FUNCTIONS:
+            raise self.fail(f"function {name!r} used as a value")
+        if not NAME_PATTERN.match(name):
+            raise self.fail(f"name {name!r} is not allowed (names start with a letter: letters, digits, _)")
+        return self.resolve(name)
+
+    def binary(self, node: ast.BinOp, depth: int) -> sp.Expr:
+        left = self.visit(node.left, depth + 1)
+        right = self.visit(node.right, depth + 1)
+        if isinstance(node.op, ast.Pow):
+            if right.is_number and abs(right) > MAX_EXPONENT:
+                raise self.fail(f"numeric exponent larger than {MAX_EXPONENT}")
+            if left.is_number and left.is_zero and right.is_number and right.is_negative:
+                raise self.fail("division by zero")
+            return left**right
+        if isinstance(node.op, ast.Div) and right.is_zero:
+            raise self.fail("division by zero")
+        op = _BINARY.get(type(node.op))
+        if op is None:
+            raise self.fail(f"operator {type(node.op).__name__} is not allowed (only + - * / **)")
+        return op(left, right)
+
+    def call(self, node: ast.Call, depth: int) -> sp.Expr:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(f"only plain calls of {', '.join(FUNCTIONS)} are allowed, found {_describe(node.func)}")
+        entry = FUNCTIONS.get(node.func.id)
+        if entry is None:
+            raise self.fail(f"function {node.func.id!r} is not allowed (allowed: {', '.join(FUNCTIONS)})")
+        if node.keywords:
+            raise self.fail(f"keyword arguments are not allowed in {node.func.id}()")
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.fail("starred arguments are not allowed")
+        func, arity = entry
+        if arity is not None and len(node.args) != arity:
+            raise self.fail(f"{node.func.id}() takes {arity} argument(s), got {len(node.args)}")
+        if arity is None and len(node.args) < 2:
+            raise self.fail(f"{node.func.id}() takes at least 2 arguments")
+        args = [self.visit(a, depth + 1) for a in node.args]
+        if node.func.id == "log" and args[0].is_number and not args[0].is_positive:
+            raise self.fail("log of a non-positive number")
+        if node.func.id == "sqrt" and args[0].is_number and args[0].is_negative:
+            raise self.fail("sqrt of a negative number")
+        return func(*args)
+
+
+def _describe(node: ast.AST) -> str:
+    names = {
+        ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lambda: "a lambda",
+        ast.ListComp: "a comprehension", ast.GeneratorExp: "a generator", ast.Compare: "a comparison",
+        ast.BoolOp: "a boolean operator", ast.IfExp: "a conditional", ast.List: "a list",
+        ast.Tuple: "a tuple", ast.Dict: "a dict", ast.Set: "a set", ast.JoinedStr: "an f-string",
+        ast.NamedExpr: "an assignment", ast.Starred: "a starred expression", ast.Await: "await",
+    }
+    return names.get(type(node), type(node).__name__)

@@ -1,0 +1,365 @@
+"""Load a YAML spec into a validated, resolved :class:`Spec` (expressions parsed to sympy).
+
+Every error is a :class:`SpecError` naming the file, the line and the field, e.g.
+``mlp.yaml:14 layers[3].spectral: unknown symbol 'Bb' (declared: B, gamma). Did you mean 'B'?``
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, Union
+
+import sympy as sp
+from pydantic import ValidationError
+
+from boundcalc.errors import ExpressionError, SpecError
+from boundcalc.spec.expr import NAME_PATTERN, parse_expression
+from boundcalc.spec.model import LAYER_MODELS, NAME_PREFIX, RawRepeat, RawSpec
+from boundcalc.spec.yaml_source import Path, YamlDocument, format_path, read_yaml
+from boundcalc.symbols import SymbolTable
+
+#: largest repeat count that is unrolled when it is a number (use a symbol for more)
+MAX_UNROLL = 10_000
+LAYER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}\Z")
+RESERVED_NAMES = {"input"}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One operation. ``params`` holds parsed values (sympy expressions or ints)."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...] | None
+    params: dict[str, Any]
+    path: Path
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A block of layers applied ``count`` times; ``index`` names the iteration (1-based)."""
+
+    name: str
+    count: sp.Expr
+    index: sp.Symbol
+    body: tuple["Item", ...]
+    inputs: tuple[str, ...] | None
+    path: Path
+    line: int | None
+
+
+Item = Union[Layer, Repeat]
+
+
+@dataclass(frozen=True)
+class Data:
+    samples: sp.Expr
+    shape: tuple[sp.Expr, ...]
+    norm: sp.Expr
+    norm_note: str
+
+
+@dataclass(frozen=True)
+class Loss:
+    lipschitz: sp.Expr
+    delta: sp.Expr
+    note: str
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec: data, layers (with nested repeats), output name, loss, symbols."""
+
+    name: str
+    file: str
+    data: Data
+    layers: tuple[Item, ...]
+    output: str | None
+    loss: Loss
+    symbols: SymbolTable = field(repr=False)
+    document: YamlDocument = field(repr=False)
+    values: dict[str, sp.Expr] = field(default_factory=dict)
+
+    def error(self, path: Path, message: str, hint: str | None = None) -> SpecError:
+        """A :class:`SpecError` located at ``path`` of this spec's YAML."""
+        return SpecError(message, file=self.file, line=self.document.line_of(path),
+                         path=format_path(path) or None, hint=hint)
+
+
+def load_spec(source: str | FsPath, values: dict[str, float | int] | None = None) -> Spec:
+    """Read and validate a spec file. ``values`` fixes symbols to numbers (e.g. ``{"L": 3}`` unrolls)."""
+    path = FsPath(source)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"cannot read the spec: {err.strerror or err}", file=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("the spec is not UTF-8 text", file=str(path)) from None
+    return parse_spec(text, file=str(path), values=values)
+
+
+def parse_spec(text: str, file: str = "<spec>", values: dict[str, float | int] | None = None) -> Spec:
+    """Like :func:`load_spec`, from text already in memory."""
+    document = read_yaml(text, file)
+    if not isinstance(document.data, dict):
+        raise SpecError("expected a mapping with 'data' and 'layers' at the top level", file=file, line=1)
+    raw = _validate(RawSpec, document.data, document, ())
+    return _Resolver(document, raw, values or {}).spec()
+
+
+def _validate(model: type, data: Any, document: YamlDocument, base: Path) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise _pydantic_error(err, model, data, document, base) from None
+
+
+def _pydantic_error(err: ValidationError, model: type, data: Any, document: YamlDocument,
+                    base: Path) -> SpecError:
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    path = base + loc
+    more = err.error_count() - 1
+    hint = f"(+{more} more problem{'s' if more > 1 else ''} in this block)" if more else None
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        allowed = sorted(model.model_fields) if len(loc) == 1 else []
+        message = f"unknown field {name!r}"
+        close = difflib.get_close_matches(name, allowed, n=1)
+        if allowed:
+            message += f" (allowed: {', '.join(allowed)})"
+        if close:
+            message += f". Did you mean {close[0]!r}?"
+    elif kind == "missing":
+        message = f"missing required field {loc[-1]!r}"
+        path = path[:-1]
+    elif kind == "too_short":
+        message = "must not be empty"
+    else:
+        message = f"{first['msg']} (found {first.get('input')!r})" if not isinstance(
+            first.get("input"), (dict, list)) else first["msg"]
+    return SpecError(message, file=document.file, line=document.line_of(path),
+                     path=format_path(path) or None, hint=hint)
+
+
+class _Resolver:
+    """Turns a validated RawSpec into a resolved Spec: names, symbols, parsed expressions."""
+
+    def __init__(self, document: YamlDocument, raw: RawSpec, values: dict[str, float | int]) -> None:
+        self.document = document
+        self.raw = raw
+        self.file = document.file
+        self.values = {k: parse_expression(v, lambda n: sp.Symbol(n)) for k, v in values.items()}
+        self.declared = set(raw.symbols) if raw.symbols is not None else None
+        self.counters: dict[str, int] = {}
+        self.names: dict[str, Path] = {}
+        self.integers: set[str] = set()
+        self._collect_count_names(raw.layers, ("layers",))
+        self.table = SymbolTable(self.integers)
+        self.scope_index: dict[str, sp.Symbol] = {}
+
+    # -- errors and expressions -------------------------------------------------------------
+    def fail(self, path: Path, message: str, hint: str | None = None) -> SpecError:
+        return SpecError(message, file=self.file, line=self.document.line_of(path),
+                         path=format_path(path) or None, hint=hint)
+
+    def expr(self, value: Any, path: Path) -> sp.Expr:
+        def resolve(name: str) -> sp.Expr:
+            if name in self.scope_index:
+                return self.scope_index[name]
+            if name in self.values:
+                return self.values[name]
+            if self.declared is not None and name not in self.declared and name not in self.integers:
+                known = sorted(self.declared | self.integers)
+                close = difflib.get_close_matches(name, known, n=1)
+                raise ExpressionError(f"unknown symbol {name!r} (declared: {', '.join(known) or 'none'})"
+                                      + (f". Did you mean {close[0]!r}?" if close else ""))
+            return self.table(name)
+
+        try:
+            return parse_expression(value, resolve)
+        except ExpressionError as err:
+            raise self.fail(path, str(err)) from None
+
+    def positive(self, value: Any, path: Path, what: str) -> sp.Expr:
+        result = self.expr(value, path)
+        if result.is_number and not result.is_positive:
+            raise self.fail(path, f"{what} must be positive, got {result}")
+        if result.is_positive is False:
+            raise self.fail(path, f"{what} must be positive, got {result}")
+        return result
+
+    def _collect_count_names(self, items: list[Any], path: Path) -> None:
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and isinstance(item.get("repeat"), dict):
+                count = item["repeat"].get("count")
+                if isinstance(count, str):
+                    self.integers.update(re.findall(r"[A-Za-z][A-Za-z0-9_]*", count))
+                body = item["repeat"].get("body")
+                if isinstance(body, list):
+                    self._collect_count_names(body, path + (i, "repeat", "body"))
+
+    # -- the spec ------------------------------------------------------------------------------
+    def spec(self) -> Spec:
+        data = self.data()
+        layers = self.items(self.raw.layers, ("layers",), top=True)
+        output = self.raw.output
+        if output is not None and output not in self.names:
+            raise self.fail(("output",), f"output {output!r} is not a layer name",
+                            hint=self._suggest(output, self.names))
+        name = self.raw.name or FsPath(self.file).stem
+        return Spec(name=name, file=self.file, data=data, layers=tuple(layers), output=output,
+                    loss=self.loss(), symbols=self.table, document=self.document, values=self.values)
+
+    def data(self) -> Data:
+        raw = self.raw.data
+        samples = self.positive(raw.samples, ("data", "samples"), "samples")
+        if (raw.dim is None) == (raw.shape is None):
+            raise self.fail(("data",), "give exactly one of 'dim' (vector inputs) or 'shape' ([channels, "
+                            "height, width] for images)")
+        if raw.dim is not None:
+            shape = (self.positive(raw.dim, ("data", "dim"), "dim"),)
+        else:
+            shape = tuple(self.positive(v, ("data", "shape", i), "shape entry") for i, v in enumerate(raw.shape))
+        if raw.norm == "frobenius":
+            norm, note = self.table("X_F"), "input norm: X_F = ‖X‖_F of the data matrix"
+        elif raw.norm == "max":
+            norm = sp.sqrt(samples) * self.table("R")
+            note = "input norm: ‖X‖_F ≤ sqrt(m)·R with R = max_i ‖x_i‖"
+        else:
+            norm = self.positive(raw.norm, ("data", "norm"), "norm")
+            note = f"input norm: ‖X‖_F ≤ {norm} (from the spec)"
+        return Data(samples=samples, shape=shape, norm=norm, norm_note=note)
+
+    def loss(self) -> Loss:
+        raw = self.raw.loss
+        delta = self.positive(raw.delta, ("loss", "delta"), "delta")
+        if delta.is_number and delta >= 1:
+            raise self.fail(("loss", "delta"), f"delta must be in (0, 1), got {delta}")
+        if raw.lipschitz is not None and raw.margin is not None:
+            raise self.fail(("loss",), "give either 'lipschitz' or 'margin', not both")
+        if raw.lipschitz is not None:
+            lip = self.positive(raw.lipschitz, ("loss", "lipschitz"), "lipschitz")
+            return Loss(lip, delta, f"loss is {lip}-Lipschitz in the network output, values in [0, 1]")
+        margin = self.positive(raw.margin if raw.margin is not None else "gamma", ("loss", "margin"), "margin")
+        return Loss(sp.sqrt(2) / margin, delta,
+                    f"ramp loss with margin {margin}: Lipschitz sqrt(2)/{margin} in the output "
+                    "(multiclass margin map is sqrt(2)-Lipschitz, Bartlett et al. 2017 Lemma 3.1)")
+
+    # -- layers ----------------------------------------------------------------------------------
+    def items(self, raw_items: list[Any], path: Path, top: bool) -> list[Item]:
+        return [self.item(raw, path + (i,)) for i, raw in enumerate(raw_items)]
+
+    def item(self, raw: Any, path: Path) -> Item:
+        if isinstance(raw, str):
+            raw = {"op": raw}
+        if not isinstance(raw, dict):
+            raise self.fail(path, f"expected a layer (a mapping with 'op', or an op name), found {raw!r}")
+        if "repeat" in raw:
+            if set(raw) != {"repeat"}:
+                raise self.fail(path, "a repeat item holds only 'repeat:' (put name/count/index/body inside it)")
+            return self.repeat(raw["repeat"], path + ("repeat",))
+        op = raw.get("op")
+        if op is None:
+            raise self.fail(path, f"layer has no 'op' (one of: {', '.join(LAYER_MODELS)})")
+        if not isinstance(op, str) or op not in LAYER_MODELS:
+            raise self.fail(path + ("op",), f"unknown op {op!r} (known: {', '.join(LAYER_MODELS)})",
+                            hint=self._suggest(str(op), LAYER_MODELS))
+        model = _validate(LAYER_MODELS[op], raw, self.document, path)
+        name = self.layer_name(model.name, op, path)
+        params = self.layer_params(model, path)
+        line = self.document.line_of(path)
+        return Layer(name=name, op=op, inputs=tuple(model.inputs) if model.inputs else None,
+                     params=params, path=path, line=line)
+
+    def repeat(self, raw: Any, path: Path) -> Repeat:
+        if not isinstance(raw, dict):
+            raise self.fail(path, "repeat needs a mapping with count, index and body")
+        model = _validate(RawRepeat, raw, self.document, path)
+        name = self.layer_name(model.name, "repeat", path)
+        if model.index is None:
+            raise self.fail(path, "repeat declares no index; add e.g. 'index: t' (it numbers the "
+                            "iterations 1..count and indexes per-layer symbols)")
+        if not NAME_PATTERN.match(model.index) or model.index in self.scope_index:
+            raise self.fail(path + ("index",), f"index {model.index!r} must be a new plain name")
+        count = self.expr(model.count, path + ("count",))
+        if count.is_number:
+            if not (count.is_integer and count >= 1):
+                raise self.fail(path + ("count",), f"count must be a positive integer or a symbol, got {count}")
+            if count > MAX_UNROLL:
+                raise self.fail(path + ("count",), f"count {count} is too large to unroll (max {MAX_UNROLL}); "
+                                "use a symbol such as L for a closed form")
+        elif not count.is_integer:
+            raise self.fail(path + ("count",), f"count {count} is not integer-valued")
+        index = sp.Symbol(model.index, positive=True, integer=True)
+        self.scope_index[model.index] = index
+        try:
+            body = self.items(model.body, path + ("body",), top=False)
+        finally:
+            del self.scope_index[model.index]
+        return Repeat(name=name, count=count, index=index, body=tuple(body),
+                      inputs=tuple(model.inputs) if model.inputs else None, path=path,
+                      line=self.document.line_of(path))
+
+    def layer_name(self, given: str | None, op: str, path: Path) -> str:
+        if given is None:
+            prefix = NAME_PREFIX.get(op, op.replace("_", ""))
+            n = self.counters.get(prefix, 0) + 1
+            while f"{prefix}{n}" in self.names:
+                n += 1
+            self.counters[prefix] = n
+            given = f"{prefix}{n}"
+        elif not LAYER_NAME.match(given) or given in RESERVED_NAMES:
+            raise self.fail(path + ("name",), f"layer name {given!r} is not allowed (letters, digits, _; "
+                            "starts with a letter; 'input' is reserved)")
+        if given in self.names:
+            first = self.document.line_of(self.names[given])
+            raise self.fail(path + ("name",), f"duplicate layer name {given!r} (first used on line {first})")
+        self.names[given] = path
+        return given
+
+    def layer_params(self, model: Any, path: Path) -> dict[str, Any]:
+        op = model.op
+        p: dict[str, Any] = {}
+        if op in ("linear", "conv2d"):
+            width_key = "out" if op == "linear" else "channels"
+            p[width_key] = self.positive(getattr(model, width_key), path + (width_key,), width_key)
+            for key in ("spectral", "frobenius", "rank"):
+                value = getattr(model, key)
+                if value is not None:
+                    p[key] = self.positive(value, path + (key,), key)
+            p["param"] = model.param
+        if op == "conv2d":
+            kernel = model.kernel if isinstance(model.kernel, list) else [model.kernel, model.kernel]
+            if len(kernel) != 2 or min(kernel) < 1 or max(kernel) > 1024:
+                raise self.fail(path + ("kernel",), "kernel must be a positive size or [height, width]")
+            if not 1 <= model.stride <= 1024 or not 0 <= model.padding <= 1024:
+                raise self.fail(path, "stride must be ≥ 1 and padding ≥ 0")
+            p.update(kernel=tuple(kernel), stride=model.stride, padding=model.padding)
+        if op == "leaky_relu":
+            slope = self.expr(model.slope, path + ("slope",))
+            if slope.is_number and abs(slope) > 1:
+                raise self.fail(path + ("slope",), f"slope {slope} has |slope| > 1; use 'lipschitz' for that")
+            p["slope"] = slope
+        if op == "lipschitz":
+            p["constant"] = self.positive(model.constant, path + ("constant",), "constant")
+            p["at_zero"] = self.expr(model.at_zero, path + ("at_zero",))
+        if op == "avgpool":
+            stride = model.stride if model.stride is not None else model.kernel
+            if not 1 <= model.kernel <= 1024 or not 1 <= stride <= 1024:
+                raise self.fail(path, "avgpool kernel and stride must be between 1 and 1024")
+            p.update(kernel=model.kernel, stride=stride)
+        if op == "add" and (model.inputs is None or len(model.inputs) < 2):
+            raise self.fail(path, "add needs 'inputs' with at least two layer names")
+        return p
+
+    @staticmethod
+    def _suggest(name: str, known: Any) -> str | None:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        return f"Did you mean {close[0]!r}?" if close else None

@@ -1,0 +1,76 @@
+"""One naming scheme for every quantity a bound can mention.
+
+Per-layer quantities are named ``<kind>_<layer>`` (``s_fc1`` is the spectral-norm bound of layer ``fc1``);
+inside a symbolic ``repeat`` they are indexed, ``s_fc[t]``. Data and universal quantities have fixed names.
+Measured values (the evaluate step) use exactly these names, so plugging numbers in is a lookup.
+Every symbol is created here, positive, so the same name always means the same sympy object.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+#: per-layer quantity kinds: prefix -> meaning
+LAYER_KINDS: dict[str, str] = {
+    "s": "spectral-norm bound ‖W‖₂ (operator norm for conv2d)",
+    "f": "Frobenius-norm bound ‖W‖_F (of the full operator for conv2d)",
+    "r": "rank bound rank(W)",
+    "b": "(2,1)-norm bound ‖Wᵀ‖₂,₁ (sum of row norms)",
+}
+
+C1 = sp.Symbol("C1", positive=True)
+C2 = sp.Symbol("C2", positive=True)
+
+#: fixed names with their meaning (used in the assumptions block and the docs)
+GLOBAL_MEANINGS: dict[str, str] = {
+    "C1": "universal constant of Maurer's chain rule (value unpublished; kept symbolic)",
+    "C2": "universal constant of Maurer's chain rule (value unpublished; kept symbolic)",
+    "X_F": "Frobenius norm ‖X‖_F of the m×d data matrix",
+    "R": "largest input norm max_i ‖x_i‖",
+    "m": "sample size",
+    "delta": "confidence parameter δ",
+    "gamma": "margin γ",
+}
+
+
+class SymbolTable:
+    """Creates and remembers the symbols of one spec; integer-valued names (counts) are declared first."""
+
+    def __init__(self, integer_names: set[str] | frozenset[str] = frozenset()) -> None:
+        self._integer = set(integer_names)
+        self._table: dict[str, sp.Symbol] = {"C1": C1, "C2": C2}
+
+    def __call__(self, name: str) -> sp.Symbol:
+        sym = self._table.get(name)
+        if sym is None:
+            if name in self._integer:
+                sym = sp.Symbol(name, positive=True, integer=True)
+            else:
+                sym = sp.Symbol(name, positive=True)
+            self._table[name] = sym
+        return sym
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._table
+
+    def names(self) -> list[str]:
+        return sorted(self._table)
+
+
+def layer_symbol(table: SymbolTable, kind: str, layer: str, index: sp.Expr | None = None) -> sp.Expr:
+    """The symbol for quantity ``kind`` of ``layer``; indexed by ``index`` inside a symbolic repeat."""
+    if kind not in LAYER_KINDS:
+        raise KeyError(f"unknown layer quantity {kind!r}")
+    name = f"{kind}_{layer}"
+    if index is None:
+        return table(name)
+    return sp.IndexedBase(name, positive=True)[index]
+
+
+def describe(name: str) -> str:
+    """Human meaning of a symbol name, for the assumptions block."""
+    if name in GLOBAL_MEANINGS:
+        return GLOBAL_MEANINGS[name]
+    kind, _, layer = name.partition("_")
+    if kind in LAYER_KINDS and layer:
+        return f"{LAYER_KINDS[kind]} of layer {layer}"
+    return "user symbol"
