@@ -33,7 +33,8 @@ class Term:
     @cached_property
     def expr(self) -> sp.Expr:
         """The term's contribution to Ĝ_S (normalised by m), in sympy's evaluated form."""
-        return ops.canonical(sp.Mul(*self.factors, self.local, evaluate=False)) / self.samples
+        product = ops.canonical(sp.Mul(*self.factors, self.local, evaluate=False)) / self.samples
+        return sp.powsimp(product, deep=True)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class Bound:
         powers = [power_of(t.expr, C1) for t in self.terms]
         if any(p is None for p in powers):
             return None
-        return sp.Max(*powers) if powers else sp.S.Zero
+        return sp.simplify(sp.Max(*powers)) if powers else sp.S.Zero  # a small Max of degrees
 
     def __str__(self) -> str:
         from boundcalc.render.text import plain_text

@@ -47,9 +47,9 @@ class SymbolicQuantities:
 
     def layer(self, kind: str, node: Node) -> Any:
         given = node.params.get(PARAM_KEYS.get(kind, ""))
-        if given is not None:
-            return self.value(given)
-        return layer_symbol(self.table, kind, node.base, node.index)
+        if given is None:
+            given = layer_symbol(self.table, kind, node.base, node.index)
+        return self.value(given)
 
     def value(self, expr: Any) -> Any:
         return expr

@@ -1,0 +1,41 @@
+"""JSON output: every expression both as a plain string and as LaTeX."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sympy as sp
+
+from boundcalc.bound import Bound
+from boundcalc.render.names import to_latex
+
+
+def expression(expr: Any) -> dict[str, str] | None:
+    if expr is None:
+        return None
+    expr = sp.sympify(expr)
+    return {"text": sp.sstr(expr), "latex": to_latex(expr)}
+
+
+def bound_dict(bound: Bound, spec_file: str | None = None) -> dict[str, Any]:
+    return {
+        "spec": {"name": bound.spec_name, "file": spec_file},
+        "rules": {"name": bound.rules, "description": bound.rules_description},
+        "complexity": expression(bound.complexity),
+        "gap": expression(bound.gap),
+        "gap_form": bound.gap_form,
+        "c1_power": expression(bound.c1_power),
+        "status": "derived (exact up to the unknown universal constants C1, C2)",
+        "terms": [
+            {"index": t.index, "layer": t.layer, "kind": t.kind, "rule": t.rule,
+             "diameter_rule": t.diameter_rule, "expr": expression(t.expr)}
+            for t in bound.terms
+        ],
+        "assumptions": list(bound.assumptions),
+        "caveats": list(bound.caveats),
+        "symbols": bound.symbols,
+    }
+
+
+def to_json(bound: Bound, spec_file: str | None = None) -> str:
+    return json.dumps(bound_dict(bound, spec_file), indent=2, ensure_ascii=False)

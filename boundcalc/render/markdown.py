@@ -1,0 +1,34 @@
+"""Markdown output: headings, the bound in $$…$$, a term table, the assumptions."""
+from __future__ import annotations
+
+from boundcalc.bound import Bound
+from boundcalc.render.names import to_latex
+
+
+def to_markdown(bound: Bound) -> str:
+    out = [
+        f"# Bound for `{bound.spec_name}` (rule set `{bound.rules}`)",
+        "",
+        "$$\\hat{\\mathcal G}_S \\le " + to_latex(bound.complexity) + "$$",
+        "",
+        f"Generalization gap, with probability ≥ 1 − δ (gap constant: {bound.gap_form}):",
+        "",
+        "$$\\text{gap} \\le " + to_latex(bound.gap) + "$$",
+        "",
+        f"Highest power of C1: ${to_latex(bound.c1_power)}$" if bound.c1_power is not None else "",
+        "",
+        "## Terms",
+        "",
+        "| # | layer | kind | term | rule | diameter rule |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in bound.terms:
+        out.append(f"| {t.index} | `{t.layer}` | {t.kind} | ${to_latex(t.expr)}$ | {_cell(t.rule)} | "
+                   f"{_cell(t.diameter_rule or '—')} |")
+    out += ["", "## Assumptions", ""] + [f"- {a}" for a in bound.assumptions]
+    out += ["", "## Caveats", ""] + [f"- {c}" for c in bound.caveats]
+    return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")

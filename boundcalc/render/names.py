@@ -1,0 +1,32 @@
+"""LaTeX names for boundcalc's ASCII symbol names (``s_fc1`` -> ``s_{\\mathrm{fc1}}``)."""
+from __future__ import annotations
+
+import sympy as sp
+
+_FIXED = {"X_F": r"\lVert X\rVert_F", "C1": "C_1", "C2": "C_2", "gamma": r"\gamma", "delta": r"\delta",
+          "R": "R", "m": "m"}
+
+
+def latex_name(name: str) -> str:
+    if name in _FIXED:
+        return _FIXED[name]
+    kind, sep, rest = name.partition("_")
+    if sep and kind in ("s", "f", "r", "b") and rest:
+        return f"{kind}_{{\\mathrm{{{rest.replace('_', chr(92) + '_')}}}}}"
+    if len(name) > 1 and "_" not in name and name not in ("pi",):
+        greek = {"alpha", "beta", "rho", "kappa", "lambda", "sigma", "tau", "eta", "mu", "nu", "theta"}
+        if name in greek:
+            return "\\" + name
+    return name.replace("_", r"\_") if "_" in name and not sep else name
+
+
+def symbol_names(expr: sp.Basic) -> dict[sp.Symbol, str]:
+    """The ``symbol_names`` mapping for ``sympy.latex`` covering every symbol in ``expr``."""
+    symbols = set(expr.free_symbols) | {b.label for b in expr.atoms(sp.IndexedBase)}
+    symbols |= {s for b in expr.atoms(sp.Sum, sp.Product) for (s, *_) in b.limits}
+    return {s: latex_name(s.name) for s in symbols if isinstance(s, sp.Symbol)}
+
+
+def to_latex(expr: sp.Basic) -> str:
+    expr = sp.sympify(expr)
+    return sp.latex(expr, symbol_names=symbol_names(expr))
