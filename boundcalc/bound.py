@@ -34,7 +34,9 @@ class Term:
     def expr(self) -> sp.Expr:
         """The term's contribution to Ĝ_S (normalised by m), in sympy's evaluated form."""
         product = ops.canonical(sp.Mul(*self.factors, self.local, evaluate=False)) / self.samples
-        return sp.powsimp(product, deep=True)
+        if any(not p.exp.is_Number for p in product.atoms(sp.Pow)):
+            product = sp.powsimp(product, deep=True)  # merges B**4*B**(L-4); only for symbolic exponents
+        return product
 
 
 @dataclass(frozen=True)

@@ -72,19 +72,37 @@ def maximum(*values: Value) -> Value:
 def canonical(expr: sp.Expr) -> sp.Expr:
     """Rebuild an expression bottom-up with sympy's normal evaluation (for display and comparison).
 
-    Memoized on sub-expressions, so a shared sub-tree is rebuilt once.
+    Iterative (compact expressions nest as deep as the network, beyond Python's recursion limit) and
+    memoized on sub-expressions, so a shared sub-tree is rebuilt once.
     """
-    memo: dict[int, sp.Expr] = {}
-
-    def rebuild(node: sp.Basic) -> sp.Basic:
+    root = sp.sympify(expr)
+    memo: dict[int, sp.Basic] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
         key = id(node)
         if key in memo:
-            return memo[key]
+            continue
         if not node.args or node.is_Atom or isinstance(node, (sp.Indexed, sp.IndexedBase)):
-            result = node
+            memo[key] = node
+        elif children_done:
+            memo[key] = node.func(*[memo[id(a)] for a in _operands(node)])
         else:
-            result = node.func(*[rebuild(a) for a in node.args])
-        memo[key] = result
-        return result
+            stack.append((node, True))
+            stack.extend((a, False) for a in _operands(node) if id(a) not in memo)
+    return memo[id(root)]
 
-    return rebuild(sp.sympify(expr))
+
+def _operands(node: sp.Basic) -> list[sp.Basic]:
+    """Arguments of ``node``, with nested products (or sums) inside a product (sum) spliced in, so that a
+    chain of unevaluated products is evaluated once instead of once per level (O(depth²) otherwise)."""
+    if not isinstance(node, (sp.Mul, sp.Add)):
+        return list(node.args)
+    kind, out, todo = type(node), [], list(reversed(node.args))
+    while todo:
+        arg = todo.pop()
+        if type(arg) is kind:
+            todo.extend(reversed(arg.args))
+        else:
+            out.append(arg)
+    return out
