@@ -12,7 +12,7 @@ from boundcalc.calculus.compose import compose_scope
 from boundcalc.calculus.rules import RULE_SETS, NumericQuantities, RuleSet, SymbolicQuantities
 from boundcalc.calculus.state import State
 from boundcalc.errors import BoundcalcError, DeriveError
-from boundcalc.graph.build import INPUT, build_graph
+from boundcalc.graph.build import build_graph
 from boundcalc.spec.load import Repeat, Spec
 from boundcalc.symbols import describe
 

@@ -23,7 +23,7 @@ def latex_document(bound: Bound) -> str:
         r"\begin{enumerate}",
     ]
     for term in bound.terms:
-        lines.append(rf"  \item $" + to_latex(term.expr) + rf"$ --- {_tex_text(term.kind)} at layer "
+        lines.append(r"  \item $" + to_latex(term.expr) + rf"$ --- {_tex_text(term.kind)} at layer "
                      rf"\texttt{{{_tex_text(term.layer)}}}: {_tex_text(term.rule)}"
                      + (rf"; diameter: {_tex_text(term.diameter_rule)}" if term.diameter_rule else ""))
     lines.append(r"\end{enumerate}")

@@ -160,7 +160,7 @@ class _Resolver:
         self.counters: dict[str, int] = {}
         self.names: dict[str, Path] = {}
         self.integers: set[str] = set()
-        self._collect_count_names(raw.layers, ("layers",))
+        self._collect_count_names(raw.layers)
         self.table = SymbolTable(self.integers)
         self.scope_index: dict[str, sp.Symbol] = {}
 
@@ -195,20 +195,20 @@ class _Resolver:
             raise self.fail(path, f"{what} must be positive, got {result}")
         return result
 
-    def _collect_count_names(self, items: list[Any], path: Path) -> None:
-        for i, item in enumerate(items):
+    def _collect_count_names(self, items: list[Any]) -> None:
+        for item in items:
             if isinstance(item, dict) and isinstance(item.get("repeat"), dict):
                 count = item["repeat"].get("count")
                 if isinstance(count, str):
                     self.integers.update(re.findall(r"[A-Za-z][A-Za-z0-9_]*", count))
                 body = item["repeat"].get("body")
                 if isinstance(body, list):
-                    self._collect_count_names(body, path + (i, "repeat", "body"))
+                    self._collect_count_names(body)
 
     # -- the spec ------------------------------------------------------------------------------
     def spec(self) -> Spec:
         data = self.data()
-        layers = self.items(self.raw.layers, ("layers",), top=True)
+        layers = self.items(self.raw.layers, ("layers",))
         output = self.raw.output
         if output is not None and output not in self.names:
             raise self.fail(("output",), f"output {output!r} is not a layer name",
@@ -253,7 +253,7 @@ class _Resolver:
                     "(multiclass margin map is sqrt(2)-Lipschitz, Bartlett et al. 2017 Lemma 3.1)")
 
     # -- layers ----------------------------------------------------------------------------------
-    def items(self, raw_items: list[Any], path: Path, top: bool) -> list[Item]:
+    def items(self, raw_items: list[Any], path: Path) -> list[Item]:
         return [self.item(raw, path + (i,)) for i, raw in enumerate(raw_items)]
 
     def item(self, raw: Any, path: Path) -> Item:
@@ -300,7 +300,7 @@ class _Resolver:
         index = sp.Symbol(model.index, positive=True, integer=True)
         self.scope_index[model.index] = index
         try:
-            body = self.items(model.body, path + ("body",), top=False)
+            body = self.items(model.body, path + ("body",))
         finally:
             del self.scope_index[model.index]
         return Repeat(name=name, count=count, index=index, body=tuple(body),
