@@ -4,6 +4,7 @@ Bad input (spec, values, options) prints one line ``error: …`` on stderr and e
 """
 from __future__ import annotations
 
+import json
 import math
 from enum import Enum
 from pathlib import Path
@@ -138,6 +139,102 @@ def check(
         shape = "(" + ", ".join(map(str, attrs["shape"])) + ")"
         table.add_row(name, attrs["op"], ", ".join(preds), shape)
     Console(highlight=False).print(table)
+
+
+class RegimeName(str, Enum):
+    none = "none"
+    uniform = "uniform"
+
+
+@app.command()
+def compare(
+    spec: Annotated[Path, typer.Argument(help="YAML spec of the architecture.")],
+    bounds: Annotated[Optional[str], typer.Option("--bounds", "-b", help="Comma-separated bound keys "
+                                                  "(default: every registered bound; see 'boundcalc bounds list').")] = None,
+    regime: Annotated[RegimeName, typer.Option("--regime", help="'uniform': every ‖W_i‖₂ ≤ B, rank ≤ r, width h, "
+                                               "‖x‖ ≤ R, with the standard norm inequalities (all listed); "
+                                               "'none': the spec as written.")] = RegimeName.none,
+    vs: Annotated[Optional[str], typer.Option("--vs", help="Reference bound for the ratio and crossover columns "
+                                              "(default pinto2024_tight).")] = None,
+    orders: Annotated[bool, typer.Option("--orders", help="Show the leading order of each factor with "
+                                         "constants and logarithms dropped.")] = False,
+    solve_for: Annotated[Optional[str], typer.Option("--solve-for", help="Variable for the crossover "
+                                                     "conditions (default r, then L, h, m).")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    set_: Annotated[list[str], typer.Option("--set", help="Fix a symbol to a number, e.g. --set L=4.")] = [],
+) -> None:
+    """Compare every registered bound on SPEC: factor after Π‖W_i‖₂·‖X‖_F/(γm), leading orders, crossovers."""
+    from boundcalc.compare.table import compare as run_compare
+    from boundcalc.render import compare as view
+
+    keys = [k.strip() for k in bounds.split(",") if k.strip()] if bounds else None
+    try:
+        loaded = load_spec(spec, values=_parse_values(set_))
+        result = run_compare(loaded, keys=keys, regime=regime.value, vs=vs, orders_only=orders,
+                             solve_for=solve_for)
+    except BoundcalcError as err:
+        _fail(str(err))
+    if format is Format.json:
+        typer.echo(view.comparison_json(result))
+    elif format is Format.markdown:
+        typer.echo(view.comparison_markdown(result), nl=False)
+    elif format is Format.latex:
+        typer.echo(view.comparison_latex(result), nl=False)
+    else:
+        view.print_group(view.rich_comparison(result))
+
+
+bounds_app = typer.Typer(help="The registry of published bounds.", no_args_is_help=True)
+app.add_typer(bounds_app, name="bounds")
+
+
+class ListFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@bounds_app.command("list")
+def bounds_list(
+    format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.text,
+) -> None:
+    """List the registered bounds with status and citation."""
+    from boundcalc.bounds import REGISTRY
+    from boundcalc.render import compare as view
+
+    entries = list(REGISTRY.values())
+    if format is ListFormat.json:
+        typer.echo(json.dumps(view.registry_dicts(entries), indent=2, ensure_ascii=False))
+    else:
+        Console(highlight=False).print(view.registry_table(entries))
+
+
+@bounds_app.command("show")
+def bounds_show(
+    key: Annotated[str, typer.Argument(help="Bound key, e.g. bartlett2017.")],
+    spec: Annotated[Optional[Path], typer.Option("--spec", help="Build the formula on this spec (default: a "
+                                                 "generic 3-layer MLP, or a small CNN for conv-only bounds).")] = None,
+    format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.text,
+) -> None:
+    """Show one bound: formula (text and LaTeX), assumptions, derivation and caveats."""
+    from boundcalc.bounds import NetworkView, get_entry
+    from boundcalc.bounds.base import Applied
+    from boundcalc.bounds.examples import generic_specs
+    from boundcalc.render import compare as view
+
+    try:
+        entry = get_entry(key)
+        specs = [load_spec(spec)] if spec is not None else generic_specs()
+        for candidate in specs:
+            result = entry.apply(NetworkView(candidate))
+            if isinstance(result, Applied):
+                break
+    except BoundcalcError as err:
+        _fail(str(err))
+    label = str(spec) if spec is not None else candidate.name
+    if format is ListFormat.json:
+        typer.echo(json.dumps(view.entry_dict(entry, result, label), indent=2, ensure_ascii=False))
+    else:
+        view.print_group(view.entry_view(entry, result, label))
 
 
 @app.command("rules")

@@ -23,7 +23,8 @@ from boundcalc.calculus.state import LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
 from boundcalc.symbols import C1, C2, SymbolTable, layer_symbol
 
-PARAM_KEYS = {"s": "spectral", "f": "frobenius", "r": "rank"}
+#: per-layer quantity kind -> the spec/regime parameter that fixes it (else the layer's symbol is used)
+PARAM_KEYS = {"s": "spectral", "f": "frobenius", "r": "rank", "b": "row_norm", "w": "filter_norm"}
 
 
 @dataclass(frozen=True)

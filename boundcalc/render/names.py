@@ -11,7 +11,7 @@ def latex_name(name: str) -> str:
     if name in _FIXED:
         return _FIXED[name]
     kind, sep, rest = name.partition("_")
-    if sep and kind in ("s", "f", "r", "b") and rest:
+    if sep and kind in ("s", "f", "r", "b", "w") and rest:
         return f"{kind}_{{\\mathrm{{{rest.replace('_', chr(92) + '_')}}}}}"
     if len(name) > 1 and "_" not in name and name not in ("pi",):
         greek = {"alpha", "beta", "rho", "kappa", "lambda", "sigma", "tau", "eta", "mu", "nu", "theta"}

@@ -67,6 +67,7 @@ class Loss:
     lipschitz: sp.Expr
     delta: sp.Expr
     note: str
+    margin: sp.Expr | None = None   # γ when the loss is the ramp loss of a margin
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ class _Resolver:
         margin = self.positive(raw.margin if raw.margin is not None else "gamma", ("loss", "margin"), "margin")
         return Loss(sp.sqrt(2) / margin, delta,
                     f"ramp loss with margin {margin}: Lipschitz sqrt(2)/{margin} in the output "
-                    "(multiclass margin map is sqrt(2)-Lipschitz, Bartlett et al. 2017 Lemma 3.1)")
+                    "(multiclass margin map is sqrt(2)-Lipschitz, Bartlett et al. 2017 Lemma 3.1)", margin=margin)
 
     # -- layers ----------------------------------------------------------------------------------
     def items(self, raw_items: list[Any], path: Path) -> list[Item]:

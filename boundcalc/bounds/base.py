@@ -1,0 +1,159 @@
+"""What a registry entry is: citation, status, requirements and one formula function.
+
+An entry never prints and never evaluates numbers. ``entry.apply(view)`` returns an :class:`Applied`
+(the formula built from the spec's symbols) or an :class:`Inapplicable` (the reason, never a number).
+Requirements are declared data, checked against the known ops when the entry is created, so a typo in
+``ops=`` fails at import (the networkx ``not_implemented_for`` idea).
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import sympy as sp
+
+from boundcalc.bounds.network import NetworkView
+from boundcalc.errors import BoundcalcError
+from boundcalc.spec.model import LAYER_MODELS
+
+Status = Literal["exact", "derived", "order"]
+STATUS_MEANING: dict[str, str] = {
+    "exact": "a bound with every constant known (C1, C2 excepted where stated)",
+    "derived": "a bound derived from published lemmas with every constant known; the derivation is shown",
+    "order": "order of magnitude only: numbers are up to an unknown constant factor, not bounds",
+}
+
+
+class NotApplicable(BoundcalcError):
+    """Raised by a formula function when the spec is outside what the theorem covers."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    authors: str
+    title: str
+    year: int
+    venue: str
+    arxiv: str | None = None
+
+    def short(self) -> str:
+        tail = f", arXiv {self.arxiv}" if self.arxiv else ""
+        return f"{self.authors} ({self.venue} {self.year}){tail}"
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What the theorem assumes about the network. ``ops`` lists every op it covers."""
+
+    ops: frozenset[str]
+    activation: str
+    topology: Literal["chain", "dag"] = "chain"
+    needs_margin: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = set(self.ops) - set(LAYER_MODELS)
+        if unknown:
+            raise ValueError(f"Requirements name unknown ops: {sorted(unknown)}")
+
+    def violation(self, view: NetworkView) -> str | None:
+        """The first reason ``view`` is outside these requirements, or None."""
+        if self.topology == "chain" and not view.is_chain:
+            return f"chain networks only, but {view.dag_reason}"
+        extra = sorted(view.ops - self.ops - {"input", "repeat"})
+        if extra:
+            return f"does not cover op{'s' if len(extra) > 1 else ''} {', '.join(extra)} (needs {self.activation})"
+        if self.needs_margin and view.margin is None:
+            return "needs a margin loss (loss: margin: gamma); the spec gives a Lipschitz loss"
+        return None
+
+    def describe(self) -> list[str]:
+        out = [f"topology: {'chain (sequential layers)' if self.topology == 'chain' else 'any DAG'}",
+               f"ops: {', '.join(sorted(self.ops))}",
+               f"activations: {self.activation}"]
+        if self.needs_margin:
+            out.append("loss: ramp loss with margin γ (multi-class margin)")
+        return out
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A bound built for one spec. ``gap`` bounds the generalization gap ``statement`` describes;
+    ``complexity`` is its class-dependent part (what Table 1 of Pinto et al. compares)."""
+
+    complexity: sp.Expr
+    gap: sp.Expr
+    statement: str
+    notes: tuple[str, ...] = ()
+    status: Status | None = None      # overrides the entry's status for this spec (with a note saying why)
+
+
+@dataclass(frozen=True)
+class PriorBound:
+    """One registry entry. ``build(view) -> Formula`` holds the math; its docstring is the paper trail."""
+
+    key: str
+    title: str
+    citation: Citation
+    theorem: str
+    status: Status
+    requirements: Requirements
+    build: Callable[[NetworkView], Formula] = field(repr=False)
+    summary: str = ""
+    caveats: tuple[str, ...] = ()
+
+    @property
+    def derivation(self) -> str:
+        return inspect.getdoc(self.build) or ""
+
+    def apply(self, view: NetworkView) -> "Applied | Inapplicable":
+        reason = self.requirements.violation(view)
+        if reason is None:
+            try:
+                formula = self.build(view)
+            except NotApplicable as err:
+                reason = str(err)
+        if reason is not None:
+            return Inapplicable(self, reason)
+        return Applied(self, formula)
+
+
+@dataclass(frozen=True)
+class Applied:
+    entry: PriorBound
+    formula: Formula
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+    @property
+    def status(self) -> Status:
+        return self.formula.status or self.entry.status
+
+    @property
+    def caveats(self) -> tuple[str, ...]:
+        return self.entry.caveats + self.formula.notes
+
+
+@dataclass(frozen=True)
+class Inapplicable:
+    entry: PriorBound
+    reason: str
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+
+def confidence_term(view: NetworkView, constant: int = 3, log_of: sp.Expr | None = None) -> sp.Expr:
+    """``constant·√(log(2/δ)/(2m))``: McDiarmid's deviation term with the two-sided union (Mohri et al.,
+    Foundations of ML, Thm 3.3)."""
+    arg = 2 / view.delta if log_of is None else log_of
+    return constant * sp.sqrt(sp.log(arg) / (2 * view.m))
+
+
+def inverse_margin(view: NetworkView) -> sp.Expr:
+    """1/γ for a margin loss, else the loss's Lipschitz constant 𝓛 (for order-only forms)."""
+    return 1 / view.margin if view.margin is not None else view.loss_lipschitz

@@ -1,0 +1,67 @@
+"""Pinto, Rangamani & Poggio (ALT 2025): Gaussian-complexity bound for networks with low-rank layers.
+
+The bound is not a fixed formula: boundcalc's composer derives it for the spec from Maurer's chain rule
+(``boundcalc.derive``). Two entries: ``pinto2024`` reproduces the paper's eq. (4) exactly (``as_printed``
+rules) and ``pinto2024_tight`` is the same recursion with the rank-free diameter (``tight`` rules).
+"""
+from __future__ import annotations
+
+from boundcalc.bounds.base import Citation, Formula, NotApplicable, PriorBound, Requirements
+from boundcalc.bounds.network import NetworkView
+from boundcalc.calculus.rules import AS_PRINTED, TIGHT
+from boundcalc.derive import C_CAVEAT, FINITE_CAVEAT, GAP_CAVEAT, KAPPA_CAVEAT, derive
+from boundcalc.errors import DeriveError
+
+CITATION = Citation(authors="Pinto, Rangamani & Poggio",
+                    title="On Generalization Bounds for Neural Networks with Low Rank Layers",
+                    year=2025, venue="ALT", arxiv="2411.13733")
+STATEMENT = "L(f) − L̂_S(f) for a loss 𝓛-Lipschitz in the output with values in [0, 1] (Thm 2 + Thm 12)"
+
+
+def _from_composer(view: NetworkView, rules: str) -> Formula:
+    try:
+        bound = derive(view.spec, rules=rules, gap="derived")
+    except DeriveError as err:
+        raise NotApplicable(str(err)) from None
+    complexity = bound.complexity_coefficient * bound.complexity
+    return Formula(complexity=complexity, gap=complexity + bound.confidence_term, statement=STATEMENT)
+
+
+def as_printed(view: NetworkView) -> Formula:
+    """Eq. (4) of Pinto et al. (Thm 7), composed layer by layer with the ``as_printed`` rules:
+
+        Ĝ_S ≤ (‖X‖_F/m)·{ ‖W_1‖_F√h_1·Π_{i≥2} C1‖W_i‖₂ + Σ_{i≥2} C1^(L−i)·C2·2√(2𝔯_i)·κ_i·‖W_i‖_F√h_i }
+
+    with 𝔯_i = min_{j≤i} rank W_j and κ_i = Π_{j≠i} ‖W_j‖₂, then gap ≤ 2√π·𝓛·Ĝ_S + 3√(log(2/δ)/(2m))
+    (the derivable constant; Thm 2 prints √(𝓛π), see the caveat)."""
+    return _from_composer(view, "as_printed")
+
+
+def tight(view: NetworkView) -> Formula:
+    """The same chain-rule recursion with the diameter D(Z_{i−1}) ≤ 2·Π_{j<i}‖W_j‖₂·‖X‖_F, which needs no
+    rank factor (each sample's image has norm ≤ Π s_j·‖x‖; bounds.md §2, 'a tighter, equally valid
+    diameter'). Every step is one of the paper's lemmas or Maurer's chain rule; boundcalc's composer also
+    covers residual adds (sup of a sum ≤ sum of sups), convolutions as linear operators and pooling."""
+    return _from_composer(view, "tight")
+
+
+PINTO_PRINTED = PriorBound(
+    key="pinto2024", title=CITATION.title, citation=CITATION, theorem="Thm 7, eq. (4), with Thm 2",
+    status="exact",
+    requirements=Requirements(ops=frozenset(AS_PRINTED.rules), activation="1-Lipschitz piecewise-linear "
+                              "(ReLU, leaky ReLU, identity), bias-free, φ(0) = 0"),
+    build=as_printed,
+    summary="(‖X‖_F/m)(‖W₁‖_F√h₁ΠC1‖W_i‖₂ + Σ C1^(L−i)C2·2√(2𝔯_i)κ_i‖W_i‖_F√h_i)",
+    caveats=(C_CAVEAT, GAP_CAVEAT + " Using: derived.", FINITE_CAVEAT, KAPPA_CAVEAT) + AS_PRINTED.notes,
+)
+PINTO_TIGHT = PriorBound(
+    key="pinto2024_tight", title=CITATION.title + " (rank-free diameter)", citation=CITATION,
+    theorem="Thm 7's recursion with D ≤ 2·N (boundcalc 'tight' rules)", status="derived",
+    requirements=Requirements(ops=frozenset(TIGHT.rules), topology="dag",
+                              activation="ρ-Lipschitz maps with φ(0) = 0 (ReLU, leaky ReLU, tanh, identity, "
+                              "avgpool, generic 'lipschitz'), bias-free"),
+    build=tight,
+    summary="(‖X‖_F/m)(‖W₁‖_F√h₁ΠC1‖W_i‖₂ + Σ C1^(L−i)C2·2κ_i‖W_i‖_F√h_i)",
+    caveats=(C_CAVEAT, GAP_CAVEAT + " Using: derived.", FINITE_CAVEAT),
+)
+ENTRIES = (PINTO_PRINTED, PINTO_TIGHT)

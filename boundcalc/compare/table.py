@@ -1,0 +1,198 @@
+"""compare(spec) -> Comparison: every registry bound built on one spec, normalised, ordered and paired.
+
+For each bound: its complexity term, the factor left after dividing by Π‖W_i‖₂·‖X‖_F/(γ·m) (= Π B·R/(γ√m)
+in the uniform regime, the normalisation of Pinto et al. Table 1), the leading order in each growth
+variable, the order ratio to the ``vs`` bound and the crossover condition between the two.
+Nothing here prints; ``boundcalc.render.compare`` formats a Comparison.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from boundcalc.bounds import REGISTRY, Applied, NetworkView, get_entry
+from boundcalc.bounds.base import inverse_margin
+from boundcalc.compare.orders import OrderUnknown, Orders
+from boundcalc.compare.regime import apply_regime
+from boundcalc.errors import BoundcalcError
+from boundcalc.spec.load import Layer, Repeat, Spec
+
+DEFAULT_VS = "pinto2024_tight"
+SOLVE_ORDER = ("r", "L", "h", "m")
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    status: str
+    summary: str
+    citation: str
+    reason: str | None = None                  # set when the bound does not apply
+    complexity: sp.Expr | None = None
+    factor: sp.Expr | None = None              # complexity / normaliser
+    order: tuple[sp.Expr, ...] | None = None   # non-dominated monomials of the factor
+    per_variable: dict[str, tuple[sp.Expr, ...] | None] = field(default_factory=dict)
+    ratio: sp.Expr | None = None               # order ratio to the vs bound (single monomials only)
+    crossover: str | None = None
+    order_note: str | None = None
+    caveats: tuple[str, ...] = ()
+
+    @property
+    def applies(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    spec_name: str
+    regime: str
+    substitutions: tuple[str, ...]
+    normaliser: sp.Expr
+    growth: tuple[str, ...]
+    vs: str | None
+    orders_only: bool
+    rows: tuple[Row, ...]
+    assumptions: tuple[str, ...]
+
+
+def compare(spec: Spec, keys: list[str] | None = None, regime: str = "none", vs: str | None = None,
+            orders_only: bool = False, solve_for: str | None = None) -> Comparison:
+    """Build every requested bound on ``spec`` under ``regime`` and compare them."""
+    entries = [get_entry(k) for k in keys] if keys else list(REGISTRY.values())
+    if vs is not None:
+        get_entry(vs)
+    reg = apply_regime(spec, regime)
+    view = NetworkView(reg.spec)
+    growth = growth_symbols(reg.spec)
+    orders = Orders(growth.values())
+    normaliser = sp.powsimp(_normaliser(view), force=True)
+    results = [entry.apply(view) for entry in entries]
+    applied = {r.key: r for r in results if isinstance(r, Applied)}
+    if vs is None:
+        vs = DEFAULT_VS if DEFAULT_VS in applied else next(iter(applied), None)
+    elif vs not in applied:
+        reason = next((r.reason for r in results if r.key == vs), "not among the compared bounds")
+        raise BoundcalcError(f"--vs {vs}: that bound does not apply to this spec ({reason})")
+    analysed = {key: _analyse(a, normaliser, orders, growth, orders_only) for key, a in applied.items()}
+    rows = []
+    for result in results:
+        if not isinstance(result, Applied):
+            rows.append(Row(key=result.key, status=result.entry.status, summary=result.entry.summary,
+                            citation=result.entry.citation.short(), reason=result.reason))
+            continue
+        row = analysed[result.key]
+        if vs is not None and result.key != vs:
+            ratio, crossover = _pair(row, analysed[vs], orders, growth, solve_for)
+            row = _with(row, ratio=ratio, crossover=crossover)
+        rows.append(row)
+    assumptions = (
+        "orders drop constant factors (numbers, norm bounds, γ, C2) and treat C1, C2 ≥ 1 when ranking terms",
+        "a sum over layers is bounded by (number of terms) × (first term + last term)",
+        "normalisation: the factor column is the complexity term divided by " + str(normaliser),
+    ) + (("--orders: logarithmic factors are dropped as well",) if orders_only else ())
+    return Comparison(spec_name=spec.name, regime=reg.name, substitutions=reg.substitutions, normaliser=normaliser,
+                      growth=tuple(growth), vs=vs, orders_only=orders_only, rows=tuple(rows), assumptions=assumptions)
+
+
+def growth_symbols(spec: Spec) -> dict[str, sp.Symbol]:
+    """Symbols that grow: repeat counts, the sample size, symbolic hidden widths and ranks."""
+    found: set[sp.Symbol] = set(spec.data.samples.free_symbols)
+    for dim in spec.data.shape:
+        found |= dim.free_symbols
+
+    def walk(items, output):
+        nonlocal found
+        for item in items:
+            if isinstance(item, Repeat):
+                found |= item.count.free_symbols
+                walk(item.body, None)
+            elif isinstance(item, Layer) and item.op in ("linear", "conv2d"):
+                width = item.params.get("out", item.params.get("channels"))
+                if item is not output:
+                    found |= width.free_symbols
+                rank = item.params.get("rank")
+                if rank is not None:
+                    found |= rank.free_symbols
+
+    last = next((it for it in reversed(spec.layers) if isinstance(it, Layer) and it.op == "linear"), None)
+    walk(spec.layers, last)
+    return {s.name: s for s in sorted(found, key=lambda s: s.name)}
+
+
+def _normaliser(view: NetworkView) -> sp.Expr:
+    product = view.product(lambda layer: layer.s) if view.is_chain else sp.S.One
+    return product * view.data_norm * inverse_margin(view) / view.m
+
+
+def _analyse(applied: Applied, normaliser: sp.Expr, orders: Orders, growth: dict[str, sp.Symbol],
+             orders_only: bool) -> Row:
+    entry, formula = applied.entry, applied.formula
+    factor = sp.powsimp(sp.expand_power_base(formula.complexity / normaliser, force=True), force=True)
+    order, per_variable, note = None, {}, None
+    try:
+        order = orders.order(factor)
+        if orders_only:
+            order = orders.drop_logs(order)
+        full = orders.order(formula.complexity)
+        for name, var in growth.items():
+            source = full if name == "m" else order
+            per_variable[name] = tuple(orders.part(source, var))
+        order = tuple(order)
+    except OrderUnknown as err:
+        note = f"leading order not determined: {err}"
+    return Row(key=entry.key, status=applied.status, summary=entry.summary, citation=entry.citation.short(),
+               complexity=formula.complexity, factor=factor, order=order, per_variable=per_variable,
+               order_note=note, caveats=applied.caveats)
+
+
+def _pair(row: Row, ref: Row, orders: Orders, growth: dict[str, sp.Symbol],
+          solve_for: str | None) -> tuple[sp.Expr | None, str | None]:
+    if row.order is None or ref.order is None:
+        return None, f"{row.key}: could not compare with {ref.key}: leading order unknown"
+    mine, theirs = orders.drop_logs(list(row.order)), orders.drop_logs(list(ref.order))
+    if len(mine) != 1 or len(theirs) != 1:
+        return None, f"{row.key}: could not solve against {ref.key}: several incomparable leading terms"
+    ratio = sp.powsimp(sp.expand_power_base(mine[0] / theirs[0], force=True), force=True)
+    return ratio, crossover(ratio, row.key, ref.key, growth, solve_for)
+
+
+def crossover(ratio: sp.Expr, key: str, ref: str, growth: dict[str, sp.Symbol], solve_for: str | None) -> str:
+    """The condition on one variable under which ``key`` is smaller than ``ref`` (logs ignored)."""
+    names = [solve_for] if solve_for else [n for n in SOLVE_ORDER if n in growth] + list(growth)
+    candidates = [growth[n] for n in names if n in growth and ratio.has(growth[n])]
+    if not candidates:
+        if ratio.is_number:
+            return f"same order as {ref} (ratio {ratio})"
+        return f"ratio {ratio} does not involve {solve_for or 'any growth variable'}"
+    x = candidates[0]
+    log_ratio = sp.expand_log(sp.log(ratio), force=True)
+    try:
+        solutions = sp.solve(sp.Eq(log_ratio, 0), x)
+    except (NotImplementedError, ValueError):
+        solutions = []
+    slope = sp.simplify(sp.diff(log_ratio, x) * x)   # d log(ratio) / d log(x)
+    if len(solutions) != 1:
+        return f"sympy could not solve {key}/{ref} = 1 for {x}"
+    threshold = _readable(solutions[0])
+    shifted = sp.expand(slope.xreplace({g: g + 10 ** 6 for g in growth.values()}))
+    if shifted.is_positive:
+        return f"{key} < {ref} (up to constants) iff {x} < {threshold}"
+    if shifted.is_negative:
+        return f"{key} < {ref} (up to constants) iff {x} > {threshold}"
+    return f"{key} = {ref} at {x} = {threshold}; direction undetermined"
+
+
+def _readable(expr: sp.Expr) -> sp.Expr:
+    """exp(log(X)/(L − 1)) -> X**(1/(L − 1)): the form sympy's solver returns, made readable."""
+    if isinstance(expr, sp.exp):
+        inner = sp.logcombine(expr.args[0], force=True)
+        if isinstance(inner, sp.log):
+            return inner.args[0]
+    return sp.powsimp(expr, force=True)
+
+
+def _with(row: Row, **changes) -> Row:
+    from dataclasses import replace
+
+    return replace(row, **changes)

@@ -1,0 +1,179 @@
+"""Numerics that must not overflow: evaluating a bound's expression in log space.
+
+A bound over L layers multiplies L norms; at L = 1000 with norms near 2 the product is 2^1000 ≈ 1e301
+and the next layer overflows a float. :func:`log_value` walks the sympy tree and returns
+``(sign, log|value|)`` without ever forming the product: a Mul adds logs, an Add is a signed
+log-sum-exp, a Product/Sum over an index is a loop over logs. Symbols are looked up by name
+(``s_fc1``, ``s_mid[3]``, ``X_F``, ``C1``) in a plain dict, the names :mod:`boundcalc.symbols` creates.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import sympy as sp
+
+from boundcalc.errors import BoundcalcError
+
+#: (sign, log|value|); sign is -1, 0 or 1 and log|0| is -inf
+Signed = tuple[int, float]
+ZERO: Signed = (0, -math.inf)
+
+
+class EvaluationError(BoundcalcError):
+    """An expression that cannot be evaluated with the given values (missing name, bad domain)."""
+
+
+def log_value(expr: sp.Expr, values: Mapping[str, float]) -> Signed:
+    """``(sign, log|expr|)`` at ``values``; finite even where the direct value overflows a float."""
+    return _LogEvaluator(values).eval(sp.sympify(expr), {})
+
+
+def log10_of(expr: sp.Expr, values: Mapping[str, float]) -> float:
+    """log10 of a positive expression (the sign must be +1; zero gives -inf)."""
+    sign, logabs = log_value(expr, values)
+    if sign < 0:
+        raise EvaluationError(f"expression is negative at the given values: {_short(expr)}")
+    return logabs / math.log(10)
+
+
+def value_of(expr: sp.Expr, values: Mapping[str, float]) -> float:
+    """The float value (``inf`` when it exceeds the float range; use :func:`log10_of` then)."""
+    sign, logabs = log_value(expr, values)
+    if sign == 0:
+        return 0.0
+    if logabs > 709.7:
+        return sign * math.inf
+    return sign * math.exp(logabs)
+
+
+def signed_log(x: float) -> Signed:
+    """The pair for a plain float."""
+    if math.isnan(x):
+        raise EvaluationError("NaN in the given values")
+    if x == 0:
+        return ZERO
+    return (1 if x > 0 else -1, math.log(abs(x)))
+
+
+def log_sum(parts: list[Signed]) -> Signed:
+    """Signed log-sum-exp: the pair of Σ parts, stable for parts of very different size."""
+    live = [p for p in parts if p[0] != 0]
+    if not live:
+        return ZERO
+    top = max(logabs for _, logabs in live)
+    if math.isinf(top):
+        signs = {sign for sign, logabs in live if logabs == top}
+        if len(signs) > 1:
+            raise EvaluationError("inf - inf in a sum")
+        return (signs.pop(), top)
+    total = math.fsum(sign * math.exp(logabs - top) for sign, logabs in live)
+    if total == 0:
+        return ZERO
+    return (1 if total > 0 else -1, top + math.log(abs(total)))
+
+
+def _order_key(pair: Signed) -> tuple[int, float]:
+    """Sort key that orders signed pairs like the numbers they stand for."""
+    sign, logabs = pair
+    return (sign, sign * logabs if sign else 0.0)
+
+
+def _short(expr: sp.Expr, limit: int = 80) -> str:
+    text = str(expr)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _LogEvaluator:
+    def __init__(self, values: Mapping[str, float]) -> None:
+        self.values = values
+
+    def lookup(self, name: str) -> float:
+        try:
+            value = float(self.values[name])
+        except KeyError:
+            raise EvaluationError(f"no value given for {name}") from None
+        if math.isnan(value):
+            raise EvaluationError(f"value of {name} is NaN")
+        return value
+
+    def scalar(self, expr: sp.Expr, env: dict) -> float:
+        """A small quantity (exponent, index bound, log argument) as a plain float."""
+        sign, logabs = self.eval(expr, env)
+        if sign == 0:
+            return 0.0
+        if logabs > 709.7:
+            raise EvaluationError(f"{_short(expr)} is too large to use as an exponent or index")
+        return sign * math.exp(logabs)
+
+    def eval(self, expr: sp.Expr, env: dict) -> Signed:
+        if expr.is_Number or expr in (sp.pi, sp.E):
+            return signed_log(float(expr))
+        if isinstance(expr, sp.Symbol):
+            if expr in env:
+                return signed_log(float(env[expr]))
+            return signed_log(self.lookup(expr.name))
+        if isinstance(expr, sp.Indexed):
+            idx = ",".join(str(int(round(self.scalar(i, env)))) for i in expr.indices)
+            return signed_log(self.lookup(f"{expr.base.label}[{idx}]"))
+        if isinstance(expr, sp.Mul):
+            sign, total = 1, 0.0
+            for arg in expr.args:
+                s, l = self.eval(arg, env)
+                if s == 0:
+                    return ZERO
+                sign, total = sign * s, total + l
+            return (sign, total)
+        if isinstance(expr, sp.Add):
+            return log_sum([self.eval(arg, env) for arg in expr.args])
+        if isinstance(expr, sp.Pow):
+            return self.power(expr, env)
+        if isinstance(expr, sp.exp):
+            return (1, self.scalar(expr.args[0], env))
+        if isinstance(expr, sp.log):
+            sign, logabs = self.eval(expr.args[0], env)
+            if sign <= 0:
+                raise EvaluationError(f"log of a non-positive value in {_short(expr)}")
+            return signed_log(logabs)
+        if isinstance(expr, (sp.Max, sp.Min)):
+            parts = [self.eval(arg, env) for arg in expr.args]
+            return max(parts, key=_order_key) if isinstance(expr, sp.Max) else min(parts, key=_order_key)
+        if isinstance(expr, sp.Abs):
+            sign, logabs = self.eval(expr.args[0], env)
+            return (abs(sign), logabs)
+        if isinstance(expr, (sp.floor, sp.ceiling)):
+            x = self.scalar(expr.args[0], env)
+            return signed_log(float(math.floor(x) if isinstance(expr, sp.floor) else math.ceil(x)))
+        if isinstance(expr, (sp.Product, sp.Sum)):
+            return self.reduce(expr, env)
+        raise EvaluationError(f"cannot evaluate {type(expr).__name__} in {_short(expr)}")
+
+    def power(self, expr: sp.Pow, env: dict) -> Signed:
+        base_sign, base_log = self.eval(expr.base, env)
+        exponent = self.scalar(expr.exp, env)
+        if base_sign == 0:
+            if exponent <= 0:
+                raise EvaluationError(f"0 to a non-positive power in {_short(expr)}")
+            return ZERO
+        if base_sign < 0:
+            if not float(exponent).is_integer():
+                raise EvaluationError(f"fractional power of a negative value in {_short(expr)}")
+            sign = -1 if int(exponent) % 2 else 1
+        else:
+            sign = 1
+        return (sign, exponent * base_log)
+
+    def reduce(self, expr: sp.Product | sp.Sum, env: dict) -> Signed:
+        (var, lo, hi), = expr.limits
+        start, stop = (int(round(self.scalar(b, env))) for b in (lo, hi))
+        if stop - start > 1_000_000:
+            raise EvaluationError(f"{type(expr).__name__} over {stop - start + 1} indices is too long")
+        parts = [self.eval(expr.function, {**env, var: i}) for i in range(start, stop + 1)]
+        if isinstance(expr, sp.Sum):
+            return log_sum(parts)
+        sign, total = 1, 0.0
+        for s, l in parts:
+            if s == 0:
+                return ZERO
+            sign, total = sign * s, total + l
+        return (sign, total)
