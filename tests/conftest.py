@@ -27,3 +27,13 @@ def evaluate(expr, values) -> float:
 @pytest.fixture
 def sym():
     return lambda name, **kw: sp.Symbol(name, positive=True, **kw)
+
+
+@pytest.fixture
+def spec_path():
+    from pathlib import Path
+
+    from boundcalc.spec.load import load_spec
+
+    root = Path(__file__).resolve().parents[1] / "specs"
+    return lambda name, **kw: load_spec(root / f"{name}.yaml", **kw)

@@ -90,3 +90,53 @@ def test_check_and_rules_commands():
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and "boundcalc" in result.stdout
+
+
+def test_compare_text_reproduces_table1_and_lists_reasons():
+    result = runner.invoke(app, ["compare", str(SPECS / "pinto_table1.yaml"), "--regime", "uniform", "--orders"],
+                           env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    for phrase in ("C1**L*L*sqrt(h)*r", "L**(3/2)*sqrt(h)*sqrt(r)", "sqrt(L)*r**(L/2)", "order (up to constants)",
+                   "Not applicable", "galanti2023", "Crossovers", "s_i → B", "Caveats"):
+        assert phrase in result.stdout, phrase
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown", "latex"])
+def test_compare_formats(fmt):
+    result = runner.invoke(app, ["compare", str(SPECS / "resnet_block.yaml"), "-f", fmt])
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        data = json.loads(result.stdout)
+        rows = {b["key"]: b for b in data["bounds"]}
+        assert rows["bartlett2017"]["applies"] is False and "chain" in rows["bartlett2017"]["reason"]
+        assert rows["pinto2024_tight"]["applies"] is True and rows["pinto2024_tight"]["complexity"]["latex"]
+    else:
+        assert "pinto2024" in result.stdout
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["compare", str(SPECS / "mlp3.yaml"), "--bounds", "bartlet2017"], "Did you mean 'bartlett2017'"),
+    (["compare", str(SPECS / "resnet_block.yaml"), "--vs", "golowich2018"], "does not apply"),
+    (["bounds", "show", "nope"], "unknown bound 'nope'"),
+])
+def test_compare_and_bounds_errors(args, phrase):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert phrase in result.output and "Traceback" not in result.output
+
+
+def test_bounds_list_and_show():
+    listed = runner.invoke(app, ["bounds", "list", "-f", "json"])
+    assert listed.exit_code == 0
+    keys = {b["key"] for b in json.loads(listed.stdout)}
+    assert {"pinto2024", "pinto2024_tight", "bartlett2017", "bartlett2017_dudley", "neyshabur2018",
+            "golowich2018", "neyshabur2015", "vc2019", "galanti2023"} <= keys
+    shown = runner.invoke(app, ["bounds", "show", "bartlett2017_dudley"], env={"COLUMNS": "250"})
+    assert shown.exit_code == 0
+    for phrase in ("Dudley", "derived", "LaTeX", "bounds.md §3 item 1", "Assumptions"):
+        assert phrase in shown.stdout, phrase
+    pinto = runner.invoke(app, ["bounds", "show", "pinto2024", "-f", "json"])
+    data = json.loads(pinto.stdout)
+    assert any("C1, C2" in c for c in data["caveats"]) and any("typo" in c for c in data["caveats"])
+    conv = runner.invoke(app, ["bounds", "show", "galanti2023", "-f", "json"])
+    assert json.loads(conv.stdout)["built_on"] == "generic_cnn"
