@@ -129,6 +129,9 @@ def _analyse(applied: Applied, normaliser: sp.Expr, orders: Orders, growth: dict
              orders_only: bool) -> Row:
     entry, formula = applied.entry, applied.formula
     factor = sp.powsimp(sp.expand_power_base(formula.complexity / normaliser, force=True), force=True)
+    if not factor.has(sp.Sum, sp.Product):
+        # closed-form factors only: cancels the normaliser into the terms (no global simplify on deep specs)
+        factor = sp.factor_terms(sp.expand(factor))
     order, per_variable, note = None, {}, None
     try:
         order = orders.order(factor)
