@@ -9,6 +9,7 @@ log-sum-exp, a Product/Sum over an index is a loop over logs. Symbols are looked
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 
 import sympy as sp
@@ -18,6 +19,8 @@ from boundcalc.errors import BoundcalcError
 #: (sign, log|value|); sign is -1, 0 or 1 and log|0| is -inf
 Signed = tuple[int, float]
 ZERO: Signed = (0, -math.inf)
+#: log of the largest float; a value beyond it is reported as inf (or refused as an exponent)
+MAX_LOG = math.log(sys.float_info.max)
 
 
 class EvaluationError(BoundcalcError):
@@ -42,7 +45,7 @@ def value_of(expr: sp.Expr, values: Mapping[str, float]) -> float:
     sign, logabs = log_value(expr, values)
     if sign == 0:
         return 0.0
-    if logabs > 709.7:
+    if logabs > MAX_LOG:
         return sign * math.inf
     return sign * math.exp(logabs)
 
@@ -102,7 +105,7 @@ class _LogEvaluator:
         sign, logabs = self.eval(expr, env)
         if sign == 0:
             return 0.0
-        if logabs > 709.7:
+        if logabs > MAX_LOG:
             raise EvaluationError(f"{_short(expr)} is too large to use as an exponent or index")
         return sign * math.exp(logabs)
 

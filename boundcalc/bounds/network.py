@@ -44,7 +44,6 @@ class WeightLayer:
     w: sp.Expr            # filter norm (kernel tensor Frobenius norm); f for dense layers
     h_in: sp.Expr
     h_out: sp.Expr
-    params: sp.Expr       # number of trainable weights
     degree: sp.Expr       # inputs per neuron (kernel area for conv2d; input positions for dense)
 
 
@@ -197,16 +196,14 @@ class _ChainWalker:
         f = q.layer("f", node)
         if node.op == "conv2d":
             kh, kw = node.params["kernel"]
-            params = node.params["channels"] * in_shape[0] * kh * kw
             degree = sp.Integer(kh * kw)
             w = q.layer("w", node)
         else:
-            params = sp.Mul(*in_shape) * node.params["out"]
             degree = self.positions
             w = f
         return WeightLayer(name=node.name, op=node.op, s=q.layer("s", node), f=f, b=q.layer("b", node),
                            r=q.layer("r", node), w=w, h_in=sp.Mul(*in_shape), h_out=output_width(node),
-                           params=params, degree=degree)
+                           degree=degree)
 
 
 def _power(base: sp.Expr, count: sp.Expr) -> sp.Expr:
@@ -273,13 +270,15 @@ def _parameter_count(graph: nx.DiGraph, q: SymbolicQuantities) -> sp.Expr:
                 attrs["body_steady"], q)
         elif attrs["op"] in WEIGHT_OPS:
             pred = next(iter(graph.predecessors(name)))
-            in_shape = graph.nodes[pred]["shape"]
-            p = attrs["layer"].params
-            if attrs["op"] == "conv2d":
-                total += p["channels"] * in_shape[0] * p["kernel"][0] * p["kernel"][1]
-            else:
-                total += sp.Mul(*in_shape) * p["out"]
+            total += _weight_count(attrs["op"], attrs["layer"].params, graph.nodes[pred]["shape"])
     return total
+
+
+def _weight_count(op: str, params: dict, in_shape: tuple) -> sp.Expr:
+    """Trainable weights of one layer (bias-free): c_out·c_in·k_h·k_w for conv2d, in·out for linear."""
+    if op == "conv2d":
+        return params["channels"] * in_shape[0] * params["kernel"][0] * params["kernel"][1]
+    return sp.Mul(*in_shape) * params["out"]
 
 
 def _rho_product(graph: nx.DiGraph, q: SymbolicQuantities, index: Any = None) -> sp.Expr:

@@ -25,6 +25,18 @@ AT_LEAST_ONE = frozenset({C1, C2})
 _LARGE = 10 ** 6
 
 
+def eventual_sign(expr: sp.Expr, growth: Iterable[sp.Symbol]) -> int | None:
+    """Sign of ``expr`` once every growth variable is large (shifted by 10⁶); None when sympy can't tell."""
+    shifted = sp.expand(sp.sympify(expr).xreplace({g: g + _LARGE for g in growth}))
+    if shifted.is_zero:
+        return 0
+    if shifted.is_positive:
+        return 1
+    if shifted.is_negative:
+        return -1
+    return None
+
+
 class OrderUnknown(ValueError):
     """The expression has a shape these rules do not cover."""
 
@@ -149,8 +161,7 @@ class Orders:
     def _eventually_nonnegative(self, exponent: sp.Expr) -> bool:
         if exponent.is_number:
             return bool(exponent >= 0)
-        shifted = sp.expand(exponent.xreplace({g: g + _LARGE for g in self.growth}))
-        return bool(shifted.is_nonnegative)
+        return eventual_sign(exponent, self.growth) in (0, 1)
 
     def _non_decaying(self, factor: sp.Expr) -> bool:
         """factor ≥ c > 0 eventually: a growing base (or C1, C2, a number ≥ 1) to a non-negative power."""

@@ -37,14 +37,14 @@ def uniform(spec: Spec) -> Regime:
     table = spec.symbols
     big_b, r, h, big_r = table("B"), table("r"), table("h"), table("R")
     frobenius = sp.sqrt(r) * big_b
-    output_layer = _last_dense(spec.layers)
+    last = output_layer(spec.layers)
 
     def layer(item: Layer) -> Layer:
         if item.op not in ("linear", "conv2d"):
             return item
         params = dict(item.params, spectral=big_b, rank=r, frobenius=frobenius)
         if item.op == "linear":
-            if item is not output_layer:
+            if item is not last:
                 params["out"] = h
             params["row_norm"] = sp.sqrt(params["out"]) * frobenius
         return replace(item, params=params)
@@ -69,7 +69,9 @@ def uniform(spec: Spec) -> Regime:
     return Regime("uniform", new_spec, subs)
 
 
-def _last_dense(items) -> Layer | None:
+def output_layer(items) -> Layer | None:
+    """The dense layer that produces the network's output (its width is the class count k), if the spec
+    ends with one at the top level."""
     for item in reversed(items):
         if isinstance(item, Layer) and item.op == "linear":
             return item

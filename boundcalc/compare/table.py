@@ -7,14 +7,14 @@ Nothing here prints; ``boundcalc.render.compare`` formats a Comparison.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
 from boundcalc.bounds import REGISTRY, Applied, NetworkView, get_entry
 from boundcalc.bounds.base import inverse_margin
-from boundcalc.compare.orders import OrderUnknown, Orders
-from boundcalc.compare.regime import apply_regime
+from boundcalc.compare.orders import OrderUnknown, Orders, eventual_sign
+from boundcalc.compare.regime import apply_regime, output_layer
 from boundcalc.errors import BoundcalcError
 from boundcalc.spec.load import Layer, Repeat, Spec
 
@@ -84,7 +84,7 @@ def compare(spec: Spec, keys: list[str] | None = None, regime: str = "none", vs:
         row = analysed[result.key]
         if vs is not None and result.key != vs:
             ratio, crossover = _pair(row, analysed[vs], orders, growth, solve_for)
-            row = _with(row, ratio=ratio, crossover=crossover)
+            row = replace(row, ratio=ratio, crossover=crossover)
         rows.append(row)
     assumptions = (
         "orders drop constant factors (numbers, norm bounds, γ, C2) and treat C1, C2 ≥ 1 when ranking terms",
@@ -115,8 +115,7 @@ def growth_symbols(spec: Spec) -> dict[str, sp.Symbol]:
                 if rank is not None:
                     found |= rank.free_symbols
 
-    last = next((it for it in reversed(spec.layers) if isinstance(it, Layer) and it.op == "linear"), None)
-    walk(spec.layers, last)
+    walk(spec.layers, output_layer(spec.layers))
     return {s.name: s for s in sorted(found, key=lambda s: s.name)}
 
 
@@ -178,10 +177,10 @@ def crossover(ratio: sp.Expr, key: str, ref: str, growth: dict[str, sp.Symbol], 
     if len(solutions) != 1:
         return f"sympy could not solve {key}/{ref} = 1 for {x}"
     threshold = _readable(solutions[0])
-    shifted = sp.expand(slope.xreplace({g: g + 10 ** 6 for g in growth.values()}))
-    if shifted.is_positive:
+    sign = eventual_sign(slope, growth.values())
+    if sign == 1:
         return f"{key} < {ref} (up to constants) iff {x} < {threshold}"
-    if shifted.is_negative:
+    if sign == -1:
         return f"{key} < {ref} (up to constants) iff {x} > {threshold}"
     return f"{key} = {ref} at {x} = {threshold}; direction undetermined"
 
@@ -193,9 +192,3 @@ def _readable(expr: sp.Expr) -> sp.Expr:
         if isinstance(inner, sp.log):
             return inner.args[0]
     return sp.powsimp(expr, force=True)
-
-
-def _with(row: Row, **changes) -> Row:
-    from dataclasses import replace
-
-    return replace(row, **changes)
