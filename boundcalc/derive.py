@@ -13,6 +13,7 @@ from boundcalc.calculus.rules import RULE_SETS, NumericQuantities, RuleSet, Symb
 from boundcalc.calculus.state import State
 from boundcalc.errors import BoundcalcError, DeriveError
 from boundcalc.graph.build import build_graph
+from boundcalc.numerics import LogReal
 from boundcalc.spec.load import Repeat, Spec
 from boundcalc.symbols import describe
 
@@ -87,15 +88,17 @@ def derive(spec: Spec, rules: str = "tight", gap: str = "derived") -> Bound:
                  caveats=_caveats(ruleset, gap), symbols=_symbol_meanings(spec))
 
 
-def compose_numeric(spec: Spec, values: dict[str, float], rules: str = "tight") -> float:
-    """Ĝ_S evaluated on floats by the same rules (no sympy in the loop). ``values`` maps symbol names
+def compose_numeric(spec: Spec, values: dict[str, float], rules: str = "tight") -> LogReal:
+    """Ĝ_S evaluated on numbers by the same rules (no sympy in the loop), in log space so that a product of
+    a thousand norms stays finite: ``float(result)`` or ``result.log10``. ``values`` maps symbol names
     (``s_fc1``, ``X_F``, ``C1``, ``m`` …) to numbers; a symbolic repeat count needs a value too."""
     ruleset = get_ruleset(rules)
     graph = build_graph(spec)
     check_applicable(graph, ruleset)
     q = NumericQuantities(spec.symbols, values)
-    result = compose_scope(graph, data_state(q.value(spec.data.norm), one=1.0), ruleset, q)
-    return result.state.width / q.value(spec.data.samples)
+    entering = data_state(LogReal.of(q.value(spec.data.norm)), one=LogReal.of(1.0))
+    result = compose_scope(graph, entering, ruleset, q)
+    return LogReal.of(result.state.width) / q.value(spec.data.samples)
 
 
 def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> tuple[str, ...]:

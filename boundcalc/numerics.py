@@ -180,3 +180,82 @@ class _LogEvaluator:
                 return ZERO
             sign, total = sign * s, total + l
         return (sign, total)
+
+
+class LogReal:
+    """A non-negative real held as its natural log (zero is ``-inf``), so that the numeric composer can
+    multiply thousands of layer norms without overflowing. Supports ``*``, ``/``, ``+``, :meth:`sqrt` and
+    comparisons, with other LogReals and with non-negative floats; ``float()`` may give ``inf``."""
+
+    __slots__ = ("log",)
+
+    def __init__(self, log: float) -> None:
+        if math.isnan(log):
+            raise EvaluationError("NaN in a numeric bound")
+        self.log = log
+
+    @classmethod
+    def of(cls, x: float | LogReal) -> LogReal:
+        if isinstance(x, LogReal):
+            return x
+        x = float(x)
+        if math.isnan(x) or x < 0:
+            raise EvaluationError(f"a numeric bound needs non-negative values, got {x}")
+        return cls(math.log(x) if x > 0 else -math.inf)
+
+    @property
+    def log10(self) -> float:
+        return self.log / math.log(10)
+
+    def sqrt(self) -> LogReal:
+        return LogReal(self.log / 2)
+
+    def __mul__(self, other: float | LogReal) -> LogReal:
+        other = LogReal.of(other)
+        if self.log == -math.inf or other.log == -math.inf:
+            return LogReal(-math.inf)
+        return LogReal(self.log + other.log)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: float | LogReal) -> LogReal:
+        other = LogReal.of(other)
+        if other.log == -math.inf:
+            raise EvaluationError("division by zero in a numeric bound")
+        return LogReal(self.log - other.log)
+
+    def __add__(self, other: float | LogReal) -> LogReal:
+        other = LogReal.of(other)
+        top = max(self.log, other.log)
+        if top == -math.inf:
+            return self
+        return LogReal(top + math.log(math.exp(self.log - top) + math.exp(other.log - top)))
+
+    __radd__ = __add__
+
+    def __float__(self) -> float:
+        return math.exp(self.log) if self.log <= MAX_LOG else math.inf
+
+    def _key(self, other: float | LogReal) -> float:
+        return LogReal.of(other).log
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (int, float, LogReal)) and self.log == self._key(other)
+
+    def __hash__(self) -> int:
+        return hash(self.log)
+
+    def __lt__(self, other: float | LogReal) -> bool:
+        return self.log < self._key(other)
+
+    def __le__(self, other: float | LogReal) -> bool:
+        return self.log <= self._key(other)
+
+    def __gt__(self, other: float | LogReal) -> bool:
+        return self.log > self._key(other)
+
+    def __ge__(self, other: float | LogReal) -> bool:
+        return self.log >= self._key(other)
+
+    def __repr__(self) -> str:
+        return f"LogReal(log10={self.log10:.6g})"

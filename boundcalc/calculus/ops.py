@@ -1,7 +1,7 @@
 """One arithmetic for symbols and floats (the einops ``_backends`` idea, reduced to what rules need).
 
 Rules call these functions instead of ``*``/``+`` so the same rule code derives (sympy) and evaluates
-(floats). On sympy input, products and sums are built *unevaluated*: sympy's automatic flattening of a
+(floats, or :class:`~boundcalc.numerics.LogReal` where products must not overflow). On sympy input, products and sums are built *unevaluated*: sympy's automatic flattening of a
 growing product costs O(depth) per layer, i.e. O(L^2) for a chain, while an unevaluated node costs O(1)
 and shares its sub-expressions. Readable, evaluated forms are made per term when a bound is rendered.
 """
@@ -12,7 +12,9 @@ from typing import Union
 
 import sympy as sp
 
-Value = Union[sp.Expr, float]
+from boundcalc.numerics import LogReal
+
+Value = Union[sp.Expr, float, LogReal]
 
 
 def _symbolic(values: tuple) -> bool:
@@ -48,6 +50,8 @@ def mul(*factors: Value) -> Value:
 def add(*terms: Value) -> Value:
     """Sum of ``terms``; drops exact zeros."""
     if not _symbolic(terms):
+        if any(isinstance(t, LogReal) for t in terms):
+            return sum(terms[1:], LogReal.of(terms[0]))
         return math.fsum(terms) if any(isinstance(t, float) for t in terms) else sum(terms)
     kept = [sp.sympify(t) for t in terms if not is_zero(t)]
     if not kept:
@@ -58,6 +62,8 @@ def add(*terms: Value) -> Value:
 
 
 def sqrt(value: Value) -> Value:
+    if isinstance(value, LogReal):
+        return value.sqrt()
     return sp.sqrt(value) if isinstance(value, sp.Basic) else math.sqrt(value)
 
 

@@ -1,0 +1,250 @@
+"""evaluate: put measured numbers into every bound of the registry (DESIGN: Bounds + Measurements).
+
+Measured values are keyed by the symbol names the bounds use (``s_fc1``, ``f_mid[2]``, ``X_F``, ``m``,
+``gamma`` …), so plugging in is a lookup. Every value is computed in log space
+(:mod:`boundcalc.numerics`); the chain-rule bounds are evaluated by the composer's own rules on numbers
+(:func:`boundcalc.derive.compose_numeric`), not by substituting into sympy.
+
+The bound layers are measured at the trained weights and each bound is evaluated for the class whose
+constraints equal those measured values (the usual practice; no union bound over constraint levels — said
+in the assumptions).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import sympy as sp
+
+from boundcalc.bounds import REGISTRY, Applied, NetworkView
+from boundcalc.bounds.base import STATUS_MEANING
+from boundcalc.bounds.pinto2024 import PINTO_PRINTED, PINTO_TIGHT
+from boundcalc.derive import compose_numeric, derive
+from boundcalc.errors import BoundcalcError
+from boundcalc.measure.data import Dataset, MarginStats, input_stats, margin_stats, margins
+from boundcalc.measure.forward import forward
+from boundcalc.measure.quantities import CONV_NORM_METHODS, UPPER_BOUND_METHODS, MeasureOptions, WeightMeasurement
+from boundcalc.measure.run import BoundModel
+from boundcalc.numerics import EvaluationError, LogReal, log_value
+from boundcalc.spec.load import Layer, Repeat, Spec
+
+#: registry entries evaluated by the numeric composer with this rule set
+COMPOSER_RULES = {PINTO_PRINTED.key: "as_printed", PINTO_TIGHT.key: "tight"}
+CONSTRAINT_KEYS = ("spectral", "frobenius", "rank", "row_norm", "filter_norm")
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    file: str
+    m: int
+    frobenius: float
+    max_norm: float
+    train: MarginStats
+    test: MarginStats | None = None
+
+
+@dataclass
+class BoundValue:
+    """One registry entry at the measured values: numbers, or the reason there are none."""
+
+    key: str
+    title: str
+    status: str
+    applies: bool
+    reason: str = ""
+    complexity: float | None = None
+    complexity_log10: float | None = None
+    gap: float | None = None
+    gap_log10: float | None = None
+    test_error_bound: float | None = None      # margin risk + gap, when the statement is about test error
+    vacuous: bool | None = None
+    method: str = ""
+    caveats: tuple[str, ...] = ()
+
+
+@dataclass
+class Evaluation:
+    spec: str
+    checkpoint: str
+    values: dict[str, float]
+    bounds: list[BoundValue]
+    assumptions: list[str]
+    data: DataSummary | None = None
+    measurements: dict[str, WeightMeasurement] = field(default_factory=dict)
+
+
+def layer_values(model: BoundModel, options: MeasureOptions, use_init: bool) -> dict[str, float]:
+    """Per-layer symbol values: s, f, b, r for dense layers; s (chosen method), f (operator), w for conv."""
+    values: dict[str, float] = {}
+    for node, wm in model.measurements.items():
+        if wm.is_conv:
+            values[f"s_{node}"] = wm.conv[options.conv_norm] if options.conv_norm != "reshaped" else wm.matrix.spectral
+            values[f"f_{node}"] = wm.conv["operator_frobenius"]
+            values[f"w_{node}"] = wm.conv["filter_norm"]
+        else:
+            values[f"s_{node}"] = wm.matrix.spectral
+            values[f"f_{node}"] = wm.matrix.frobenius
+            values[f"r_{node}"] = float(wm.matrix.rank)
+            values[f"w_{node}"] = wm.matrix.frobenius
+        values[f"b_{node}"] = wm.init["row_norm_21"] if (use_init and wm.init) else wm.row_norm_21
+    return values
+
+
+def evaluation_spec(spec: Spec, folded: bool) -> Spec:
+    """The spec the bounds are built on: constraint values removed (the measured per-layer symbols take their
+    place), and with folded biases every hidden width and the input dimension one larger."""
+    last = _last_weight_layer(spec.layers)
+
+    def layer(item: Layer) -> Layer:
+        if item.op not in ("linear", "conv2d"):
+            return item
+        params = {k: v for k, v in item.params.items() if k not in CONSTRAINT_KEYS}
+        if folded and item.op == "linear" and item is not last:
+            params["out"] = params["out"] + 1
+        return replace(item, params=params)
+
+    def items(seq):
+        return tuple(replace(it, body=items(it.body)) if isinstance(it, Repeat) else layer(it) for it in seq)
+
+    data = spec.data
+    if folded:
+        data = replace(data, shape=(data.shape[0] + 1,))
+    return replace(spec, layers=items(spec.layers), data=data)
+
+
+def data_summary(model: BoundModel, train: Dataset, test: Dataset | None, percentile: float) -> DataSummary:
+    """Input norms (of the folded inputs when biases are folded), margins on train (γ chosen there) and test."""
+    graph = model.binding.graph
+    stats = input_stats(train.x)
+    frobenius, max_norm = stats.frobenius, stats.max_norm
+    if model.folded:   # x̃ = [x, 1]
+        frobenius, max_norm = math.hypot(frobenius, math.sqrt(stats.m)), math.hypot(max_norm, 1.0)
+    train_margins = margins(forward(graph, train.x, model.weights, model.biases), train.y)
+    train_stats = margin_stats(train_margins, percentile)
+    if train_stats.gamma <= 0:
+        raise BoundcalcError(f"the {percentile:g}th-percentile training margin is {train_stats.gamma:.3g} ≤ 0 (train "
+                             f"error {train_stats.error:.1%}); choose a larger --margin-percentile")
+    test_stats = None
+    if test is not None:
+        test_stats = margin_stats(margins(forward(graph, test.x, model.weights, model.biases), test.y), percentile,
+                                  gamma=train_stats.gamma)
+    return DataSummary(train.file, stats.m, frobenius, max_norm, train_stats, test_stats)
+
+
+def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSummary | None,
+                    given: dict[str, float], constants: dict[str, float], delta: float, use_init: bool,
+                    keys: list[str] | None = None) -> Evaluation:
+    """Every registry entry (or ``keys``) at the measured values."""
+    spec = evaluation_spec(model.spec, model.folded)
+    values = {**constants, "delta": delta, **layer_values(model, options, use_init)}
+    if data is not None:
+        values.update(m=float(data.m), X_F=data.frobenius, R=data.max_norm, gamma=data.train.gamma)
+        _check_sample_count(spec, data.m)
+    values.update(given)
+    _bind_spec_symbols(spec, values)
+    view = NetworkView(spec)
+    has_conv = any(slot.layer.op == "conv2d" for slot in model.binding.slots)
+    results = []
+    for key in keys or list(REGISTRY):
+        entry = REGISTRY[key]
+        applied = entry.apply(view)
+        if not isinstance(applied, Applied):
+            results.append(BoundValue(key, entry.title, entry.status, False, reason=applied.reason))
+            continue
+        results.append(_evaluate_one(applied, spec, values, data, options, has_conv))
+    assumptions = _assumptions(model, options, data, constants, delta, use_init, given)
+    return Evaluation(spec=model.spec.name, checkpoint="", values=values, bounds=results, assumptions=assumptions,
+                      data=data, measurements=model.measurements)
+
+
+def _evaluate_one(applied: Applied, spec: Spec, values: dict[str, float], data: DataSummary | None,
+                  options: MeasureOptions, has_conv: bool) -> BoundValue:
+    entry, formula = applied.entry, applied.formula
+    out = BoundValue(entry.key, entry.title, applied.status, True, caveats=applied.caveats)
+    try:
+        if entry.key in COMPOSER_RULES:
+            rules = COMPOSER_RULES[entry.key]
+            bound = derive(spec, rules=rules)
+            complexity = _log_real(bound.complexity_coefficient, values) * compose_numeric(spec, values, rules=rules)
+            gap = complexity + _log_real(bound.confidence_term, values)
+            out.method = f"numeric composer, rule set {rules} (log space)"
+        else:
+            complexity, gap = _log_real(formula.complexity, values), _log_real(formula.gap, values)
+            out.method = "closed form, evaluated in log space"
+    except EvaluationError as err:
+        out.applies, out.reason = False, f"cannot evaluate: {err}"
+        return out
+    out.complexity, out.complexity_log10 = float(complexity), complexity.log10
+    out.gap, out.gap_log10 = float(gap), gap.log10
+    if data is not None and spec.loss.margin is not None:
+        out.test_error_bound = data.train.margin_risk + out.gap
+    reference = out.test_error_bound if out.test_error_bound is not None else out.gap
+    out.vacuous = None if applied.status == "order" else reference >= 1.0
+    if has_conv and options.conv_norm not in UPPER_BOUND_METHODS and applied.status != "order":
+        out.caveats = out.caveats + (f"conv operator norms by '{options.conv_norm}' are not upper bounds, so this "
+                                     "number is not a guaranteed bound",)
+    return out
+
+
+def _log_real(expr: sp.Expr, values: dict[str, float]) -> LogReal:
+    sign, log_abs = log_value(expr, values)
+    if sign < 0:
+        raise EvaluationError("the expression is negative at the measured values")
+    return LogReal(log_abs)
+
+
+def _bind_spec_symbols(spec: Spec, values: dict[str, float]) -> None:
+    """The spec's data-norm, margin, Lipschitz and δ symbols must all have values; say which are missing."""
+    needed = set()
+    for expr in (spec.data.norm, spec.data.samples, spec.loss.delta, spec.loss.lipschitz, spec.loss.margin):
+        if expr is not None:
+            needed |= {s.name for s in sp.sympify(expr).free_symbols}
+    missing = sorted(needed - set(values))
+    if missing:
+        raise BoundcalcError(f"no value for {', '.join(missing)}: pass --data FILE.npz (gives m, X_F, R and the "
+                             f"margin γ) or --set {missing[0]}=…")
+
+
+def _check_sample_count(spec: Spec, m: int) -> None:
+    samples = spec.data.samples
+    if samples.is_number and int(samples) != m:
+        raise BoundcalcError(f"{spec.file}: the spec says m = {samples} samples but the data file has {m}")
+
+
+def _last_weight_layer(items) -> Layer | None:
+    last = None
+    for item in items:
+        if isinstance(item, Repeat):
+            last = _last_weight_layer(item.body) or last
+        elif item.op in ("linear", "conv2d"):
+            last = item
+    return last
+
+
+def _assumptions(model: BoundModel, options: MeasureOptions, data: DataSummary | None, constants: dict[str, float],
+                 delta: float, use_init: bool, given: dict[str, float]) -> list[str]:
+    out = [f"C1 = {constants['C1']:g}, C2 = {constants['C2']:g} (Maurer's universal constants; true values unpublished, "
+           "so chain-rule bounds are conditional on them)",
+           f"δ = {delta:g} (confidence 1 − δ)",
+           "each bound is evaluated for the class whose norm/rank constraints equal the measured values at the trained "
+           "weights (no union bound over constraint levels)",
+           "spec constraint values (spectral/frobenius/rank) are replaced by the measured ones"]
+    out += options.describe()
+    out.append("(2,1) norms b_i: " + ("distance to --init, ‖(W − W₀)ᵀ‖₂,₁" if use_init else "reference M = 0, ‖Wᵀ‖₂,₁"))
+    out += model.notes
+    if data is not None:
+        out.append(f"data {data.file}: m = {data.m}, ‖X‖_F = {data.frobenius:.6g}, R = max‖x_i‖ = {data.max_norm:.6g}"
+                   + (" (inputs with the constant coordinate)" if model.folded else ""))
+        out.append(f"margin γ = {data.train.gamma:.6g}: the {data.train.percentile:g}th percentile of the training "
+                   f"margins; empirical margin risk = fraction of training samples with margin ≤ γ = "
+                   f"{data.train.margin_risk:.4f}")
+        out.append("test-error bound = empirical margin risk + gap; vacuous when ≥ 1 (order-only values are never "
+                   "called bounds)")
+    for name, value in sorted(given.items()):
+        out.append(f"{name} = {value:g} (--set)")
+    out += [f"status {s}: {m}" for s, m in STATUS_MEANING.items()]
+    return out
+
+
+__all__ = ["evaluate_bounds", "data_summary", "evaluation_spec", "layer_values", "Evaluation", "BoundValue",
+           "DataSummary", "CONV_NORM_METHODS"]

@@ -1,0 +1,203 @@
+"""Bind the weight layers of a spec to tensors of a checkpoint.
+
+A layer with ``param:`` binds to that tensor by name (inside a repeat, ``{t}`` / ``{t-1}`` in the name are
+replaced by the iteration number, so ``blocks.{t-1}.fc.weight`` names blocks.0 … blocks.n−1). Every other
+layer takes, in spec order, the next unbound checkpoint tensor (natural name order) whose shape is the
+layer's expected shape. A layer's bias is the tensor named like its weight with ``weight`` → ``bias``.
+Problems — a named tensor that is missing, a shape that differs, a layer with no tensor left, float
+tensors left unused — are all collected into one report instead of stopping at the first.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+import networkx as nx
+import sympy as sp
+
+from boundcalc.errors import BoundcalcError
+from boundcalc.graph.build import INPUT, build_graph
+from boundcalc.measure.checkpoint import Checkpoint, TensorInfo
+from boundcalc.spec.load import Layer, Repeat, Spec
+
+
+@dataclass(frozen=True)
+class WeightSlot:
+    """A spec layer that needs a tensor: its graph node name, op, expected shape and where it reads from."""
+
+    node: str                      # graph node (and symbol suffix): "fc1", "mid[3]"
+    layer: Layer
+    shape: tuple[int, ...]
+    input_shape: tuple[int, ...]   # the shape this layer reads (channels, h, w for conv2d)
+    param: str | None              # explicit tensor name, placeholders resolved
+
+
+@dataclass(frozen=True)
+class BindingRow:
+    node: str
+    expected: tuple[int, ...] | None
+    tensor: str | None
+    found: tuple[int, ...] | None
+    status: str                    # "bound" | "missing" | "shape mismatch" | "unused" | "no tensor left"
+    detail: str = ""
+
+
+@dataclass
+class Binding:
+    """Which tensor each weight layer uses (and its bias, if any), and every problem found."""
+
+    graph: nx.DiGraph
+    slots: list[WeightSlot]
+    weights: dict[str, str] = field(default_factory=dict)     # node -> tensor name
+    biases: dict[str, str] = field(default_factory=dict)      # node -> bias tensor name
+    rows: list[BindingRow] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[BindingRow]:
+        return [r for r in self.rows if r.status not in ("bound", "unused")]
+
+    @property
+    def unused(self) -> list[BindingRow]:
+        return [r for r in self.rows if r.status == "unused"]
+
+    def ok(self, allow_unused: bool) -> bool:
+        return not self.problems and (allow_unused or not self.unused)
+
+
+class BindingError(BoundcalcError):
+    """The checkpoint does not fit the spec; carries the full binding report."""
+
+    def __init__(self, message: str, binding: Binding) -> None:
+        super().__init__(message)
+        self.binding = binding
+
+
+def concrete_graph(spec: Spec) -> nx.DiGraph:
+    """The spec's graph with every repeat unrolled and every shape a number (else a one-line error)."""
+    graph = build_graph(spec)
+    for name, attrs in graph.nodes(data=True):
+        if attrs["op"] == "repeat":
+            count = attrs["layer"].count
+            raise BoundcalcError(f"{spec.file}: repeat {name!r} has the symbolic count {count}; a checkpoint needs a "
+                                 f"number, e.g. --set {_first_symbol(count)}=4")
+        shape = attrs["shape"]
+        if shape is not None and not all(sp.sympify(d).is_number for d in shape):
+            free = sorted({str(s) for d in shape for s in sp.sympify(d).free_symbols})
+            raise BoundcalcError(f"{spec.file}: layer {name!r} has the symbolic shape ({', '.join(map(str, shape))}); "
+                                 f"give numbers, e.g. --set {free[0]}=…")
+    return graph
+
+
+def weight_slots(spec: Spec, graph: nx.DiGraph) -> list[WeightSlot]:
+    """The weight layers in declaration order with their expected tensor shapes."""
+    slots = []
+    for node in _declaration_order(spec.layers, graph):
+        attrs = graph.nodes[node]
+        if attrs["op"] not in ("linear", "conv2d"):
+            continue
+        layer: Layer = attrs["layer"]
+        (source,) = list(graph.predecessors(node))
+        in_shape = tuple(int(d) for d in (graph.nodes[source]["shape"] if source != INPUT else graph.nodes[INPUT]["shape"]))
+        p = layer.params
+        if layer.op == "linear":
+            shape = (int(p["out"]), in_shape[0])
+        else:
+            shape = (int(p["channels"]), in_shape[0], *p["kernel"])
+        slots.append(WeightSlot(node, layer, shape, in_shape, _resolve_param(p.get("param"), attrs["index"])))
+    return slots
+
+
+def bind(spec: Spec, checkpoint: Checkpoint, graph: nx.DiGraph | None = None) -> Binding:
+    """Bind every weight layer of ``spec`` to a tensor of ``checkpoint``; never raises on a mismatch (the
+    rows say what is wrong), only on a spec that cannot be made concrete."""
+    graph = graph if graph is not None else concrete_graph(spec)
+    slots = weight_slots(spec, graph)
+    binding = Binding(graph=graph, slots=slots)
+    infos = checkpoint.infos
+    taken: set[str] = set()
+    pending: list[WeightSlot] = []
+    outcome: dict[str, BindingRow] = {}
+    for slot in slots:
+        if slot.param is None:
+            pending.append(slot)
+            continue
+        info = infos.get(slot.param)
+        if info is None:
+            close = difflib.get_close_matches(slot.param, list(infos), n=1)
+            outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, None, "missing",
+                                            "no such tensor" + (f"; did you mean {close[0]!r}?" if close else ""))
+        elif info.shape != slot.shape:
+            outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, info.shape, "shape mismatch",
+                                            _shape_detail(slot, info))
+            taken.add(slot.param)
+        else:
+            outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, info.shape, "bound")
+            taken.add(slot.param)
+    candidates = [i for i in infos.values() if i.is_float and len(i.shape) in (2, 4) and i.name not in taken]
+    for slot in pending:
+        match = next((i for i in candidates if i.name not in taken and i.shape == slot.shape), None)
+        if match is None:
+            nxt = next((i for i in candidates if i.name not in taken and len(i.shape) == len(slot.shape)), None)
+            detail = ("no unbound tensor has this shape" + (f" (next candidate {nxt.name} has {_fmt(nxt.shape)})"
+                                                            if nxt else ""))
+            outcome[slot.node] = BindingRow(slot.node, slot.shape, None, None, "no tensor left", detail)
+            continue
+        taken.add(match.name)
+        outcome[slot.node] = BindingRow(slot.node, slot.shape, match.name, match.shape, "bound")
+    for slot in slots:
+        row = outcome[slot.node]
+        binding.rows.append(row)
+        if row.status == "bound":
+            binding.weights[slot.node] = row.tensor
+            bias = _bias_name(row.tensor)
+            if bias in infos:
+                taken.add(bias)
+                if infos[bias].shape != (slot.shape[0],):
+                    binding.rows.append(BindingRow(slot.node, (slot.shape[0],), bias, infos[bias].shape,
+                                                   "shape mismatch", "bias length differs from the layer's width"))
+                else:
+                    binding.biases[slot.node] = bias
+    for info in infos.values():
+        if info.is_float and info.name not in taken:
+            binding.rows.append(BindingRow("—", None, info.name, info.shape, "unused"))
+    return binding
+
+
+def _declaration_order(items: tuple, graph: nx.DiGraph, suffix: str = "") -> list[str]:
+    """Graph node names in the order the spec declares them (numeric repeats expanded as name[t])."""
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, Repeat):
+            for t in range(1, int(item.count) + 1):
+                out.extend(_declaration_order(item.body, graph, f"[{t}]"))
+        else:
+            out.append(item.name + suffix)
+    return [n for n in out if n in graph]
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)([+-]\d+)?\}")
+
+
+def _resolve_param(param: str | None, index) -> str | None:
+    if param is None or index is None:
+        return param
+    return _PLACEHOLDER.sub(lambda m: str(int(index) + int(m.group(2) or 0)), param)
+
+
+def _bias_name(weight: str) -> str:
+    head, sep, tail = weight.rpartition("weight")
+    return head + "bias" + tail if sep else weight + ".bias"
+
+
+def _shape_detail(slot: WeightSlot, info: TensorInfo) -> str:
+    return f"layer {slot.node} expects {_fmt(slot.shape)} but {info.name} has {_fmt(info.shape)}"
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")" if shape is not None else "—"
+
+
+def _first_symbol(expr: sp.Expr) -> str:
+    free = sorted(str(s) for s in sp.sympify(expr).free_symbols)
+    return free[0] if free else "L"

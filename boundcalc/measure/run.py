@@ -1,0 +1,132 @@
+"""Measure a checkpoint: every weight matrix on its own, or the layers a spec binds (with biases handled
+and conv geometry known). Tensors are read and reduced one at a time, so memory stays near the size of the
+largest tensor; ``on_tensor(done, total, name)`` reports progress (the CLI draws a bar with it).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from boundcalc.errors import BoundcalcError
+from boundcalc.measure.binding import Binding, BindingError, bind, concrete_graph
+from boundcalc.measure.checkpoint import Checkpoint
+from boundcalc.measure.quantities import ConvGeometry, MeasureOptions, WeightMeasurement, measure_weight
+from boundcalc.spec.load import Spec
+
+Progress = Callable[[int, int, str], None]
+BIAS_MODES = {
+    "fold": "biases folded into the weights as an extra constant input coordinate: hidden layers use "
+            "[[W, b], [0, 1]], the last layer [W, b], the data gets a coordinate 1 (an exact rewrite of the "
+            "trained network as a bias-free one; widths grow by one)",
+    "drop": "biases set to zero: every number (norms, margins, errors) is for the bias-free network, not the "
+            "trained one",
+}
+
+
+def _noop(done: int, total: int, name: str) -> None:
+    return None
+
+
+def measure_checkpoint(checkpoint: Checkpoint, options: MeasureOptions, init: Checkpoint | None = None,
+                       on_tensor: Progress = _noop) -> list[WeightMeasurement]:
+    """Every floating-point tensor with ≥ 2 dimensions (conv kernels as reshaped c_out × c_in·kh·kw)."""
+    names = [i.name for i in checkpoint if i.is_float and len(i.shape) >= 2 and min(i.shape) > 0]
+    out = []
+    for done, name in enumerate(names):
+        on_tensor(done, len(names), name)
+        weight = checkpoint.tensor(name)
+        out.append(measure_weight(weight, options, tensor=name, init=_init_tensor(init, name, weight)))
+    on_tensor(len(names), len(names), "")
+    return out
+
+
+@dataclass
+class BoundModel:
+    """A spec bound to a checkpoint: the tensors for the forward pass and the measured layers."""
+
+    spec: Spec
+    binding: Binding
+    weights: dict[str, torch.Tensor]          # node -> weight as trained (forward pass)
+    biases: dict[str, torch.Tensor]           # node -> bias (forward pass); empty with --biases drop
+    measurements: dict[str, WeightMeasurement]
+    folded: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions, *, init: Checkpoint | None = None,
+                     biases: str = "fold", allow_unused: bool = False, on_tensor: Progress = _noop) -> BoundModel:
+    """Bind ``spec`` to ``checkpoint`` (BindingError with the full report on a mismatch) and measure each bound
+    layer as the bounds see it (folded with its bias when ``biases='fold'``)."""
+    if biases not in BIAS_MODES:
+        raise BoundcalcError(f"unknown bias mode {biases!r} (known: {', '.join(BIAS_MODES)})")
+    graph = concrete_graph(spec)
+    binding = bind(spec, checkpoint, graph)
+    if not binding.ok(allow_unused):
+        what = f"{len(binding.problems)} layer problem(s)" if binding.problems else \
+            f"{len(binding.unused)} unused tensor(s) (pass --allow-unused to ignore them)"
+        raise BindingError(f"{checkpoint.path} does not fit {spec.file}: {what}", binding)
+    weights = {node: checkpoint.tensor(name) for node, name in binding.weights.items()}
+    bias_tensors = {node: checkpoint.tensor(name) for node, name in binding.biases.items()}
+    fold = biases == "fold" and bool(bias_tensors)
+    if fold:
+        _check_foldable(binding, bias_tensors)
+    model = BoundModel(spec, binding, weights, bias_tensors if biases == "fold" else {}, {}, fold)
+    if bias_tensors:
+        model.notes.append(BIAS_MODES[biases])
+    last = binding.slots[-1].node
+    for done, slot in enumerate(binding.slots):
+        on_tensor(done, len(binding.slots), slot.node)
+        weight = weights[slot.node]
+        matrix = _folded(weight, bias_tensors.get(slot.node), slot.node == last) if fold else weight
+        reference = _init_tensor(init, binding.weights[slot.node], weight)
+        if reference is not None and fold:
+            init_bias = _init_tensor(init, binding.biases.get(slot.node), bias_tensors.get(slot.node))
+            reference = _folded(reference, init_bias, slot.node == last)
+        geometry = (ConvGeometry(slot.input_shape[1:], slot.layer.params["stride"], slot.layer.params["padding"])
+                    if slot.layer.op == "conv2d" else None)
+        model.measurements[slot.node] = measure_weight(matrix, options, tensor=binding.weights[slot.node],
+                                                       layer=slot.node, init=reference, geometry=geometry,
+                                                       stored_dtype=weight.dtype)
+    on_tensor(len(binding.slots), len(binding.slots), "")
+    return model
+
+
+def _check_foldable(binding: Binding, bias_tensors: dict) -> None:
+    """Folding keeps a constant 1 through the network: dense layers in a chain, activations with φ(1) = 1."""
+    ops = {attrs["op"] for _, attrs in binding.graph.nodes(data=True)} - {"input"}
+    bad = ops - {"linear", "relu", "leaky_relu", "identity", "flatten"}
+    if bad or any(binding.graph.out_degree(n) > 1 for n in binding.graph.nodes):
+        raise BoundcalcError(f"cannot fold biases into a network with {', '.join(sorted(bad)) or 'a residual branch'}; "
+                             "folding needs a chain of dense layers with relu/leaky_relu/identity. Pass --biases drop "
+                             "to evaluate the bias-free network (stated in the output)")
+
+
+def _folded(weight: torch.Tensor, bias: torch.Tensor | None, last: bool) -> torch.Tensor:
+    """[[W, b], [0, 1]] (or [W, b] for the output layer): the bias as a weight on a constant-1 coordinate.
+    Every layer after the first also reads the constant coordinate its predecessor carries."""
+    out_dim, in_dim = weight.shape
+    w = weight.to(torch.float64)
+    b = torch.zeros(out_dim, dtype=torch.float64) if bias is None else bias.to(torch.float64)
+    top = torch.cat([w, b[:, None]], dim=1)
+    if last:
+        return top
+    carry = torch.zeros(1, in_dim + 1, dtype=torch.float64)
+    carry[0, -1] = 1.0
+    return torch.cat([top, carry], dim=0)
+
+
+def _init_tensor(init: Checkpoint | None, name: str | None, like: torch.Tensor | None) -> torch.Tensor | None:
+    if init is None or name is None or like is None:
+        return None
+    if name not in init.infos:
+        raise BoundcalcError(f"--init {init.path}: no tensor named {name!r}")
+    reference = init.tensor(name)
+    if tuple(reference.shape) != tuple(like.shape):
+        raise BoundcalcError(f"--init {init.path}: {name} has shape {tuple(reference.shape)}, the checkpoint's has "
+                             f"{tuple(like.shape)}")
+    return reference
+
+
+__all__ = ["measure_checkpoint", "bind_and_measure", "BoundModel", "BindingError", "BIAS_MODES"]
