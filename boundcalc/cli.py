@@ -237,6 +237,239 @@ def bounds_show(
         view.print_group(view.entry_view(entry, result, label))
 
 
+# -- measure / evaluate ---------------------------------------------------------------------------------
+class SvdMethod(str, Enum):
+    auto = "auto"
+    gram = "gram"
+    svd = "svd"
+
+
+class ConvNorm(str, Enum):
+    fft = "fft"
+    power = "power"
+    reshaped = "reshaped"
+
+
+class BiasMode(str, Enum):
+    fold = "fold"
+    drop = "drop"
+
+
+class TableFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+SvdOpt = Annotated[SvdMethod, typer.Option("--svd", help="Singular values: 'auto' (float64 Gram eigenvalues for "
+                                           "float32/16 weights, LAPACK SVD for float64), 'gram' or 'svd'.")]
+RankTolOpt = Annotated[Optional[float], typer.Option("--rank-rtol", help="Rank counts σ_i > RTOL·σ₁ (default: "
+                                                     "numpy's σ₁·max(m,n)·ε of the stored dtype).")]
+EnergyOpt = Annotated[float, typer.Option("--energy", help="Energy rank: smallest k with Σ_(j≤k) σ_j² ≥ "
+                                          "ENERGY·‖W‖_F².")]
+TailOpt = Annotated[Optional[int], typer.Option("--tail-k", help="K of dist_K = √(Σ_(j>K) σ_j²) (default: the "
+                                                "spec's output width, else 10).")]
+ConvOpt = Annotated[ConvNorm, typer.Option("--conv-norm", help="Conv operator norm used in bounds: 'fft' (exact "
+                                           "circular norm on the padded grid; an upper bound, the default), "
+                                           "'power' (power iteration; a lower estimate) or 'reshaped' (matrix "
+                                           "norm of the reshaped kernel; neither).")]
+TrustOpt = Annotated[bool, typer.Option("--trust-checkpoint", help="DANGEROUS: load torch files with "
+                                        "weights_only=False, which runs any code the file contains. Only for "
+                                        "files you made yourself.")]
+InitOpt = Annotated[Optional[Path], typer.Option("--init", help="Reference checkpoint (e.g. the initialisation): "
+                                                 "distances ‖W − W₀‖ are measured, and Bartlett's (2,1) norms use it.")]
+BiasOpt = Annotated[BiasMode, typer.Option("--biases", help="'fold' (default): biases become weights on a constant "
+                                           "input coordinate (exact, dense chains only); 'drop': evaluate the "
+                                           "bias-free network.")]
+UnusedOpt = Annotated[bool, typer.Option("--allow-unused", help="Do not stop when checkpoint tensors are left "
+                                         "unbound by the spec.")]
+
+
+def _options(svd: SvdMethod, rank_rtol: float | None, energy: float, tail_k: int | None, conv_norm: ConvNorm,
+             default_k: int = 10):
+    from boundcalc.measure.quantities import MeasureOptions
+
+    if not 0 < energy <= 1:
+        _fail(f"--energy must be in (0, 1], got {energy}")
+    if rank_rtol is not None and not 0 <= rank_rtol < 1:
+        _fail(f"--rank-rtol must be in [0, 1), got {rank_rtol}")
+    if tail_k is not None and tail_k < 0:
+        _fail(f"--tail-k must be ≥ 0, got {tail_k}")
+    return MeasureOptions(svd=svd.value, rank_rtol=rank_rtol, energy=energy,
+                          tail_k=tail_k if tail_k is not None else default_k, conv_norm=conv_norm.value)
+
+
+def _progress_bar(description: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[name]}"), console=Console(stderr=True), transient=True)
+
+
+def _tracker(progress, description: str):
+    task = progress.add_task(description, total=None, name="")
+
+    def update(done: int, total: int, name: str) -> None:
+        progress.update(task, completed=done, total=total, name=name)
+
+    return update
+
+
+def _spec_output_width(spec) -> int | None:
+    from boundcalc.measure.binding import concrete_graph
+
+    graph = concrete_graph(spec)
+    shape = graph.nodes[graph.graph["output"]]["shape"]
+    return int(shape[0]) if len(shape) == 1 else None
+
+
+def _fail_binding(err) -> None:
+    from boundcalc.render.evaluate import binding_table
+
+    Console(stderr=True, highlight=False).print(binding_table(err.binding))
+    _fail(str(err))
+
+
+@app.command()
+def measure(
+    checkpoint: Annotated[Path, typer.Argument(help="Weights: .safetensors, torch .pt/.pth/.bin, or a Hugging "
+                                               "Face folder (model.safetensors or a sharded index).")],
+    spec: Annotated[Optional[Path], typer.Option("--spec", help="Measure only the layers this spec binds, with "
+                                                 "conv operator norms and folded biases.")] = None,
+    init: InitOpt = None,
+    svd: SvdOpt = SvdMethod.auto,
+    rank_rtol: RankTolOpt = None,
+    energy: EnergyOpt = 0.99,
+    tail_k: TailOpt = None,
+    conv_norm: ConvOpt = ConvNorm.fft,
+    biases: BiasOpt = BiasMode.fold,
+    allow_unused: UnusedOpt = False,
+    trust_checkpoint: TrustOpt = False,
+    format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.text,
+    set_: Annotated[list[str], typer.Option("--set", help="Fix a spec symbol, e.g. --set h=32.")] = [],
+) -> None:
+    """Measure every weight of CHECKPOINT: norms, ranks, stable and effective rank, tail energy, distances."""
+    from boundcalc.measure.binding import BindingError
+    from boundcalc.measure.checkpoint import open_checkpoint
+    from boundcalc.measure.run import bind_and_measure, measure_checkpoint
+    from boundcalc.render import evaluate as view
+
+    try:
+        loaded = load_spec(spec, values=_parse_values(set_)) if spec is not None else None
+        options = _options(svd, rank_rtol, energy, tail_k, conv_norm,
+                           default_k=(_spec_output_width(loaded) or 10) if loaded else 10)
+        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
+        with _progress_bar("measuring") as progress:
+            track = _tracker(progress, "measuring")
+            if loaded is None:
+                items = measure_checkpoint(ckpt, options, init=reference, on_tensor=track)
+            else:
+                model = bind_and_measure(loaded, ckpt, options, init=reference, biases=biases.value,
+                                         allow_unused=allow_unused, on_tensor=track)
+                items = list(model.measurements.values())
+    except BindingError as err:
+        _fail_binding(err)
+    except BoundcalcError as err:
+        _fail(str(err))
+    if format is ListFormat.json:
+        typer.echo(view.measurements_json(items, options, str(checkpoint), ckpt.kind))
+        return
+    console = Console(highlight=False)
+    console.print(view.measurement_table(items, options, f"{checkpoint} ({ckpt.kind}): {len(items)} weights"))
+    console.print(view.method_lines(options))
+
+
+def _parse_constants(text: str) -> dict[str, float]:
+    constants = {"C1": 1.0, "C2": 1.0}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, raw = item.partition("=")
+        if name.strip() not in constants or not sep:
+            _fail(f"--const expects C1=NUMBER,C2=NUMBER, got {item!r}")
+        try:
+            value = float(raw)
+        except ValueError:
+            _fail(f"--const {name}: {raw!r} is not a number")
+        if not (math.isfinite(value) and value > 0):
+            _fail(f"--const {name}: must be a positive number, got {raw!r}")
+        constants[name.strip()] = value
+    return constants
+
+
+@app.command()
+def evaluate(
+    spec: Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")],
+    checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz with X and y: gives m, ‖X‖_F, R, "
+                                                 "margins and the margin γ.")] = None,
+    data_test: Annotated[Optional[Path], typer.Option("--data-test", help="Test data .npz: test error, measured gap.")] = None,
+    init: InitOpt = None,
+    const: Annotated[str, typer.Option("--const", help="Values of Maurer's constants, e.g. C1=1,C2=1 (unpublished; "
+                                       "stated in the output).")] = "C1=1,C2=1",
+    margin_percentile: Annotated[float, typer.Option("--margin-percentile", help="γ = this percentile of the "
+                                                     "training margins.")] = 10.0,
+    delta: Annotated[float, typer.Option("--delta", help="Confidence parameter δ.")] = 0.05,
+    bounds: Annotated[Optional[str], typer.Option("--bounds", "-b", help="Comma-separated bound keys (default: all).")] = None,
+    svd: SvdOpt = SvdMethod.auto,
+    rank_rtol: RankTolOpt = None,
+    energy: EnergyOpt = 0.99,
+    tail_k: TailOpt = None,
+    conv_norm: ConvOpt = ConvNorm.fft,
+    biases: BiasOpt = BiasMode.fold,
+    allow_unused: UnusedOpt = False,
+    trust_checkpoint: TrustOpt = False,
+    format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.text,
+    set_: Annotated[list[str], typer.Option("--set", help="Fix a symbol, e.g. --set h=32 or --set m=60000.")] = [],
+) -> None:
+    """Evaluate every applicable bound on CHECKPOINT bound to SPEC: numbers, log10, vacuous or not, assumptions."""
+    from boundcalc.bounds import get_entry
+    from boundcalc.evaluate import data_summary, evaluate_bounds
+    from boundcalc.measure.binding import BindingError
+    from boundcalc.measure.checkpoint import open_checkpoint
+    from boundcalc.measure.data import load_npz
+    from boundcalc.measure.run import bind_and_measure
+    from boundcalc.render import evaluate as view
+
+    if not 0 < margin_percentile < 100:
+        _fail(f"--margin-percentile must be in (0, 100), got {margin_percentile}")
+    if not 0 < delta < 1:
+        _fail(f"--delta must be in (0, 1), got {delta}")
+    if data_test is not None and data is None:
+        _fail("--data-test needs --data (γ is chosen on the training data)")
+    constants = _parse_constants(const)
+    keys = [k.strip() for k in bounds.split(",") if k.strip()] if bounds else None
+    try:
+        for key in keys or []:
+            get_entry(key)
+        values = _parse_values(set_)
+        loaded = load_spec(spec, values=values)
+        options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=_spec_output_width(loaded) or 10)
+        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
+        with _progress_bar("measuring") as progress:
+            model = bind_and_measure(loaded, ckpt, options, init=reference, biases=biases.value,
+                                     allow_unused=allow_unused, on_tensor=_tracker(progress, "measuring"))
+        summary = None
+        if data is not None:
+            shape = tuple(int(d) for d in loaded.data.shape)
+            train = load_npz(data, shape)
+            test = load_npz(data_test, shape) if data_test is not None else None
+            summary = data_summary(model, train, test, margin_percentile)
+        result = evaluate_bounds(model, options, data=summary, given={k: float(v) for k, v in values.items()},
+                                 constants=constants, delta=delta, use_init=reference is not None, keys=keys)
+        result.checkpoint = str(checkpoint)
+    except BindingError as err:
+        _fail_binding(err)
+    except BoundcalcError as err:
+        _fail(str(err))
+    if format is TableFormat.json:
+        typer.echo(view.evaluation_json(result, options))
+    elif format is TableFormat.markdown:
+        typer.echo(view.evaluation_markdown(result), nl=False)
+    else:
+        Console(highlight=False).print(view.evaluation_view(result, options))
+
+
 @app.command("rules")
 def list_rules() -> None:
     """List the rule sets and what each one assumes."""

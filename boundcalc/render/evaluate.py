@@ -1,0 +1,196 @@
+"""Rendering of measurements (``boundcalc measure``), binding reports and evaluations (``boundcalc evaluate``).
+
+Rich tables, JSON and Markdown. Nothing here computes; every number comes from ``measure`` or ``evaluate``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from boundcalc.evaluate import BoundValue, Evaluation
+from boundcalc.measure.binding import Binding
+from boundcalc.measure.quantities import MeasureOptions, WeightMeasurement
+from boundcalc.render.compare import STATUS_LABEL
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    """A number for a table: '—' for None, scientific beyond 1e6, 'inf' stays 'inf'."""
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return str(value)
+    if math.isinf(value):
+        return "inf"
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}"
+
+
+# -- measure ------------------------------------------------------------------------------------------
+def measurement_table(items: list[WeightMeasurement], options: MeasureOptions, title: str) -> Table:
+    has_init = any(wm.init for wm in items)
+    has_conv = any(wm.conv for wm in items)
+    table = Table(title=title, show_lines=False)
+    columns = ["tensor", "layer", "shape", "‖W‖₂", "‖W‖_F", "‖Wᵀ‖₂,₁", "rank", f"rank@{options.energy:g}",
+               "stable rank", "eff. rank", f"dist_{options.tail_k}"]
+    if has_init:
+        columns += ["‖W−W₀‖₂", "‖W−W₀‖_F"]
+    if has_conv:
+        columns += ["op. norm fft", "op. norm power", "op. ‖·‖_F", "filter ‖K‖_F"]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("tensor", "layer", "shape") else "right",
+                         overflow="fold")
+    for wm in items:
+        q = wm.matrix
+        row = [wm.tensor, wm.layer or "", "×".join(map(str, wm.shape)), num(q.spectral), num(q.frobenius),
+               num(wm.row_norm_21), str(q.rank), str(q.energy_rank), num(q.stable_rank), num(q.effective_rank),
+               num(q.tail_energy)]
+        if has_init:
+            row += [num(wm.init["spectral"]), num(wm.init["frobenius"])] if wm.init else ["—", "—"]
+        if has_conv:
+            c = wm.conv
+            row += [num(c.get("fft")), num(c.get("power")), num(c.get("operator_frobenius")), num(c.get("filter_norm"))]
+        table.add_row(*row)
+    return table
+
+
+def method_lines(options: MeasureOptions, extra: list[str] = ()) -> Panel:
+    lines = options.describe() + list(extra)
+    lines.append("conv kernels without a spec are measured as reshaped c_out × (c_in·kh·kw) matrices; give --spec "
+                 "for operator norms")
+    return Panel(Text("\n".join("• " + line for line in lines)), title="how these were measured", expand=False)
+
+
+def measurements_json(items: list[WeightMeasurement], options: MeasureOptions, checkpoint: str, kind: str) -> str:
+    return json.dumps({"checkpoint": checkpoint, "format": kind, "options": options.__dict__,
+                       "method": options.describe(), "tensors": [wm.to_dict() for wm in items]},
+                      indent=2, ensure_ascii=False, default=_jsonable)
+
+
+# -- binding ------------------------------------------------------------------------------------------
+def binding_table(binding: Binding) -> Table:
+    table = Table(title="checkpoint ↔ spec binding")
+    for col in ("layer", "expects", "tensor", "has", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    style = {"bound": "green", "unused": "yellow"}
+    for row in binding.rows:
+        table.add_row(row.node, _shape(row.expected), row.tensor or "—", _shape(row.found),
+                      Text(row.status, style=style.get(row.status, "red")), row.detail)
+    return table
+
+
+def binding_dicts(binding: Binding) -> list[dict[str, Any]]:
+    return [{"layer": r.node, "expects": _list(r.expected), "tensor": r.tensor, "has": _list(r.found),
+             "status": r.status, "detail": r.detail} for r in binding.rows]
+
+
+# -- evaluate -----------------------------------------------------------------------------------------
+def _flag(b: BoundValue) -> str:
+    if b.vacuous is None:
+        return "n/a (order only)" if b.status == "order" else "—"
+    return "vacuous" if b.vacuous else "non-vacuous"
+
+
+def evaluation_view(ev: Evaluation, options: MeasureOptions) -> Group:
+    parts: list[Any] = [measurement_table(list(ev.measurements.values()), options,
+                                          f"{ev.spec}: bound layers of {ev.checkpoint}")]
+    if ev.data is not None:
+        parts.append(data_table(ev))
+    table = Table(title="bounds at the measured values", show_lines=True)
+    for col in ("bound", "status", "complexity", "log10", "gap bound", "log10 gap", "test-error bound", "verdict"):
+        table.add_column(col, justify="left" if col in ("bound", "status", "verdict") else "right",
+                         overflow="fold")
+    skipped = []
+    for b in ev.bounds:
+        if not b.applies:
+            skipped.append(f"{b.key}: {b.reason}")
+            continue
+        label = STATUS_LABEL.get(b.status, b.status)
+        table.add_row(b.key, label, num(b.complexity), num(b.complexity_log10), num(b.gap), num(b.gap_log10),
+                      num(b.test_error_bound), _flag(b))
+    parts.append(table)
+    if skipped:
+        parts.append(Panel(Text("\n".join(skipped)), title="not evaluated", expand=False))
+    parts.append(Panel(Text("\n".join("• " + a for a in ev.assumptions)), title="assumptions", expand=False))
+    caveats = sorted({c for b in ev.bounds if b.applies for c in b.caveats})
+    if caveats:
+        parts.append(Panel(Text("\n".join("• " + c for c in caveats)), title="caveats", expand=False))
+    return Group(*parts)
+
+
+def data_table(ev: Evaluation) -> Table:
+    d = ev.data
+    table = Table(title=f"data: m = {d.m}, ‖X‖_F = {num(d.frobenius)}, R = {num(d.max_norm)}")
+    for col in ("split", "m", "error", "min margin", "p5", "p10", f"γ (p{d.train.percentile:g} of train)",
+                "margin risk at γ"):
+        table.add_column(col, justify="right")
+    for split, s in (("train", d.train), ("test", d.test)):
+        if s is not None:
+            table.add_row(split, str(s.m), num(s.error), num(s.min), num(s.p5), num(s.p10), num(s.gamma),
+                          num(s.margin_risk))
+    if d.test is not None:
+        table.caption = f"measured test gap (test error − train error) = {num(d.test.error - d.train.error)}"
+    return table
+
+
+def evaluation_dict(ev: Evaluation, options: MeasureOptions) -> dict[str, Any]:
+    data = None
+    if ev.data is not None:
+        d = ev.data
+        data = {"file": d.file, "m": d.m, "X_F": d.frobenius, "R": d.max_norm, "train": d.train.to_dict(),
+                "test": d.test.to_dict() if d.test else None,
+                "test_gap": (d.test.error - d.train.error) if d.test else None}
+    return {"spec": ev.spec, "checkpoint": ev.checkpoint, "values": ev.values, "data": data,
+            "bounds": [_bound_dict(b) for b in ev.bounds],
+            "layers": [wm.to_dict() for wm in ev.measurements.values()],
+            "options": options.__dict__, "assumptions": ev.assumptions}
+
+
+def evaluation_json(ev: Evaluation, options: MeasureOptions) -> str:
+    return json.dumps(evaluation_dict(ev, options), indent=2, ensure_ascii=False, default=_jsonable)
+
+
+def evaluation_markdown(ev: Evaluation) -> str:
+    lines = [f"## {ev.spec} on `{ev.checkpoint}`", "",
+             "| bound | status | complexity | gap bound | test-error bound | verdict |", "|---|---|---|---|---|---|"]
+    for b in ev.bounds:
+        if b.applies:
+            lines.append(f"| {b.key} | {STATUS_LABEL.get(b.status, b.status)} | {num(b.complexity)} | {num(b.gap)} | "
+                         f"{num(b.test_error_bound)} | {_flag(b)} |")
+    lines += ["", "Not evaluated:", ""] + [f"- {b.key}: {b.reason}" for b in ev.bounds if not b.applies]
+    lines += ["", "Assumptions:", ""] + [f"- {a}" for a in ev.assumptions]
+    return "\n".join(lines) + "\n"
+
+
+def _bound_dict(b: BoundValue) -> dict[str, Any]:
+    return {"key": b.key, "title": b.title, "status": b.status, "applies": b.applies, "reason": b.reason or None,
+            "complexity": _finite(b.complexity), "complexity_log10": b.complexity_log10, "gap": _finite(b.gap),
+            "gap_log10": b.gap_log10, "test_error_bound": b.test_error_bound, "vacuous": b.vacuous,
+            "order_only": b.status == "order", "method": b.method, "caveats": list(b.caveats)}
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no inf: a value beyond the float range is null (its log10 is always given)."""
+    return value if value is None or math.isfinite(value) else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+def _shape(shape) -> str:
+    return "—" if shape is None else "×".join(map(str, shape))
+
+
+def _list(shape) -> list[int] | None:
+    return None if shape is None else list(shape)
