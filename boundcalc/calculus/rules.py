@@ -65,8 +65,12 @@ class NumericQuantities(SymbolicQuantities):
         self.C1, self.C2 = float(values["C1"]), float(values["C2"])
 
     def value(self, expr: Any) -> float:
+        if isinstance(expr, (int, float)):
+            return float(expr)
+        if isinstance(expr, (sp.Symbol, sp.Indexed)):   # the common case: a plain dict lookup
+            return self._lookup(expr)
         expr = sp.sympify(expr)
-        expr = expr.xreplace({a: self._lookup(a) for a in expr.atoms(sp.Indexed)})
+        expr = sp.sympify(expr.xreplace({a: self._lookup(a) for a in expr.atoms(sp.Indexed)}))
         return float(expr.xreplace({a: self._lookup(a) for a in expr.free_symbols}))
 
     def _lookup(self, atom: sp.Basic) -> float:

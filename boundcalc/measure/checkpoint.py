@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,12 +164,9 @@ def _open_torch(path: Path, trust: bool) -> Checkpoint:
 def _torch_load(path: Path, trust: bool) -> Any:
     """torch.load in safe mode (memory-mapped when possible); every failure becomes one line."""
     try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=not trust, mmap=True)
-        except RuntimeError as err:
-            if "mmap" not in str(err):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=not trust)
+        with warnings.catch_warnings():   # torch warns about pickle protocols before refusing; the error says it all
+            warnings.simplefilter("ignore")
+            return _torch_load_quiet(path, trust)
     except pickle.UnpicklingError as err:
         if trust:
             raise CheckpointError(f"{path}: not a torch checkpoint: {_first_line(err)}") from None
@@ -178,6 +176,15 @@ def _torch_load(path: Path, trust: bool) -> Any:
     except Exception as err:
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: "
                               f"{_first_line(err)})") from None
+
+
+def _torch_load_quiet(path: Path, trust: bool) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trust, mmap=True)
+    except RuntimeError as err:
+        if "mmap" not in str(err):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=not trust)
 
 
 def _unsupported_global(message: str) -> str:

@@ -70,7 +70,7 @@ def conv_operator_norm_fft(kernel: torch.Tensor, input_hw: tuple[int, int], padd
 
 
 def conv_operator_norm_power(kernel: torch.Tensor, input_hw: tuple[int, int], stride: int, padding: int,
-                             iterations: int = 200, tol: float = 1e-9, seed: int = 0) -> float:
+                             iterations: int = 500, tol: float = 1e-10, seed: int = 0) -> float:
     """Operator norm of the convolution exactly as applied (zero padding, stride), by power iteration on
     AᵀA; a lower estimate that converges to the norm."""
     weight = kernel.to(torch.float64)

