@@ -377,7 +377,7 @@ def measure(
         return
     console = Console(highlight=False)
     console.print(view.measurement_table(items, options, f"{checkpoint} ({ckpt.kind}): {len(items)} weights"))
-    console.print(view.method_lines(options))
+    console.print(view.method_lines(options, with_spec=loaded is not None))
 
 
 def _parse_constants(text: str) -> dict[str, float]:

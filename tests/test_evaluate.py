@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sympy as sp
 import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 import boundcalc
 from boundcalc.cli import app
 from boundcalc.derive import derive
-from boundcalc.evaluate import data_summary, evaluate_bounds, evaluation_spec, layer_values
+from boundcalc.evaluate import data_summary, evaluation_spec, layer_values
 from boundcalc.measure.checkpoint import open_checkpoint
 from boundcalc.measure.data import load_npz
 from boundcalc.measure.forward import forward
@@ -85,14 +84,12 @@ def test_folded_weights_are_an_exact_bias_free_rewrite(digits):
     norms of a bias-free network computing the same function."""
     model = bound_model(digits)
     assert model.folded
-    folded = {n: torch.tensor(0.0) for n in model.weights}
     x = torch.tensor(digits["x"][:50])
     h = torch.cat([x, torch.ones(50, 1, dtype=torch.float64)], dim=1)
     from boundcalc.measure.run import _folded
     nodes = list(model.weights)
     for i, node in enumerate(nodes):
         matrix = _folded(model.weights[node], model.biases[node], i == len(nodes) - 1)
-        folded[node] = matrix
         assert model.measurements[node].matrix.spectral == pytest.approx(np.linalg.norm(matrix.numpy(), 2))
         h = matrix @ h.T
         h = h.T if i == len(nodes) - 1 else torch.relu(h).T

@@ -60,10 +60,11 @@ def measurement_table(items: list[WeightMeasurement], options: MeasureOptions, t
     return table
 
 
-def method_lines(options: MeasureOptions, extra: list[str] = ()) -> Panel:
-    lines = options.describe() + list(extra)
-    lines.append("conv kernels without a spec are measured as reshaped c_out × (c_in·kh·kw) matrices; give --spec "
-                 "for operator norms")
+def method_lines(options: MeasureOptions, with_spec: bool) -> Panel:
+    lines = options.describe()
+    if not with_spec:
+        lines.append("without --spec, conv kernels are measured as reshaped c_out × (c_in·kh·kw) matrices and biases "
+                     "are not folded; give --spec for conv operator norms")
     return Panel(Text("\n".join("• " + line for line in lines)), title="how these were measured", expand=False)
 
 
