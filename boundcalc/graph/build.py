@@ -104,8 +104,8 @@ class _Builder:
                            in_repeat=True)
         after_two = again.nodes[again.graph["output"]]["shape"]
         if not _same_shape(after_one, after_two):
-            raise self.spec.error(item.path, f"repeat body changes the shape each iteration ({_fmt(shape)} -> "
-                                  f"{_fmt(after_one)} -> {_fmt(after_two)}); a symbolic count needs a body that "
+            raise self.spec.error(item.path, f"repeat body changes the shape each iteration ({format_shape(shape)} -> "
+                                  f"{format_shape(after_one)} -> {format_shape(after_two)}); a symbolic count needs a body that "
                                   "keeps its shape after the first iteration")
         graph.nodes[node]["body"] = body
         graph.nodes[node]["body_steady"] = again
@@ -144,19 +144,19 @@ def layer_output_shape(spec: Spec, layer: Layer, shapes: list[tuple], sources: l
     first = shapes[0]
     if op == "linear":
         if len(first) != 1:
-            raise spec.error(layer.path, f"linear needs a vector input but gets shape {_fmt(first)}; "
+            raise spec.error(layer.path, f"linear needs a vector input but gets shape {format_shape(first)}; "
                              "add a 'flatten' layer before it")
         return (p["out"],)
     if op == "conv2d":
         if len(first) != 3:
-            raise spec.error(layer.path, f"conv2d needs a [channels, height, width] input, gets {_fmt(first)}")
+            raise spec.error(layer.path, f"conv2d needs a [channels, height, width] input, gets {format_shape(first)}")
         (kh, kw), s, pad = p["kernel"], p["stride"], p["padding"]
         h = _conv_size(spec, layer, first[1], kh, s, pad)
         w = _conv_size(spec, layer, first[2], kw, s, pad)
         return (p["channels"], h, w)
     if op == "avgpool":
         if len(first) != 3:
-            raise spec.error(layer.path, f"avgpool needs a [channels, height, width] input, gets {_fmt(first)}")
+            raise spec.error(layer.path, f"avgpool needs a [channels, height, width] input, gets {format_shape(first)}")
         k, s = p["kernel"], p["stride"]
         return (first[0], _conv_size(spec, layer, first[1], k, s, 0), _conv_size(spec, layer, first[2], k, s, 0))
     if op == "flatten":
@@ -164,8 +164,8 @@ def layer_output_shape(spec: Spec, layer: Layer, shapes: list[tuple], sources: l
     if op == "add":
         for shape, source in zip(shapes[1:], sources[1:]):
             if not _same_shape(first, shape):
-                raise spec.error(layer.path, f"width mismatch at add: {sources[0]!r} gives {_fmt(first)} but "
-                                 f"{source!r} gives {_fmt(shape)}")
+                raise spec.error(layer.path, f"width mismatch at add: {sources[0]!r} gives {format_shape(first)} but "
+                                 f"{source!r} gives {format_shape(shape)}")
         return first
     if len(shapes) != 1:
         raise spec.error(layer.path, f"{op} takes one input, got {len(shapes)}")
@@ -183,5 +183,6 @@ def _same_shape(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) and all(sp.expand(x - y) == 0 for x, y in zip(a, b))
 
 
-def _fmt(shape: tuple) -> str:
+def format_shape(shape: tuple) -> str:
+    """``(a, b, c)`` for error messages (numbers or symbols)."""
     return "(" + ", ".join(str(s) for s in shape) + ")"

@@ -17,7 +17,7 @@ import networkx as nx
 import sympy as sp
 
 from boundcalc.errors import BoundcalcError
-from boundcalc.graph.build import INPUT, build_graph
+from boundcalc.graph.build import INPUT, build_graph, format_shape
 from boundcalc.measure.checkpoint import Checkpoint, TensorInfo
 from boundcalc.spec.load import Layer, Repeat, Spec
 
@@ -139,7 +139,7 @@ def bind(spec: Spec, checkpoint: Checkpoint, graph: nx.DiGraph | None = None) ->
         match = next((i for i in candidates if i.name not in taken and i.shape == slot.shape), None)
         if match is None:
             nxt = next((i for i in candidates if i.name not in taken and len(i.shape) == len(slot.shape)), None)
-            detail = ("no unbound tensor has this shape" + (f" (next candidate {nxt.name} has {_fmt(nxt.shape)})"
+            detail = ("no unbound tensor has this shape" + (f" (next candidate {nxt.name} has {format_shape(nxt.shape)})"
                                                             if nxt else ""))
             outcome[slot.node] = BindingRow(slot.node, slot.shape, None, None, "no tensor left", detail)
             continue
@@ -191,11 +191,7 @@ def _bias_name(weight: str) -> str:
 
 
 def _shape_detail(slot: WeightSlot, info: TensorInfo) -> str:
-    return f"layer {slot.node} expects {_fmt(slot.shape)} but {info.name} has {_fmt(info.shape)}"
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")" if shape is not None else "—"
+    return f"layer {slot.node} expects {format_shape(slot.shape)} but {info.name} has {format_shape(info.shape)}"
 
 
 def _first_symbol(expr: sp.Expr) -> str:

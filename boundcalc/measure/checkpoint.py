@@ -16,6 +16,7 @@ saying how to convert it, unless the caller passes ``trust=True`` (the CLI's ``-
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import re
 import warnings
@@ -55,10 +56,7 @@ class TensorInfo:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def is_float(self) -> bool:
