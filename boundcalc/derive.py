@@ -91,7 +91,8 @@ def derive(spec: Spec, rules: str = "tight", gap: str = "derived") -> Bound:
 def compose_numeric(spec: Spec, values: dict[str, float], rules: str = "tight") -> LogReal:
     """Ĝ_S evaluated on numbers by the same rules (no sympy in the loop), in log space so that a product of
     a thousand norms stays finite: ``float(result)`` or ``result.log10``. ``values`` maps symbol names
-    (``s_fc1``, ``X_F``, ``C1``, ``m`` …) to numbers; a symbolic repeat count needs a value too."""
+    (``s_fc1``, ``X_F``, ``C1``, ``m`` …) to numbers. Repeat counts must be numbers in ``spec`` (load it with
+    ``values={"L": 3}``, which unrolls the repeat); a symbolic count raises :class:`DeriveError`."""
     ruleset = get_ruleset(rules)
     graph = build_graph(spec)
     check_applicable(graph, ruleset)

@@ -122,7 +122,7 @@ def data_summary(model: BoundModel, train: Dataset, test: Dataset | None, percen
     train_margins = margins(forward(graph, train.x, model.weights, model.biases), train.y)
     train_stats = margin_stats(train_margins, percentile)
     if train_stats.gamma <= 0:
-        raise BoundcalcError(f"the {percentile:g}th-percentile training margin is {train_stats.gamma:.3g} ≤ 0 (train "
+        raise BoundcalcError(f"the training margin at percentile {percentile:g} is {train_stats.gamma:.3g} ≤ 0 (train "
                              f"error {train_stats.error:.1%}); choose a larger --margin-percentile")
     test_stats = None
     if test is not None:

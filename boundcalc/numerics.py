@@ -149,7 +149,22 @@ class _LogEvaluator:
             return signed_log(float(math.floor(x) if isinstance(expr, sp.floor) else math.ceil(x)))
         if isinstance(expr, (sp.Product, sp.Sum)):
             return self.reduce(expr, env)
+        if isinstance(expr, sp.Piecewise):
+            return self.eval(self.branch(expr, env), env)
         raise EvaluationError(f"cannot evaluate {type(expr).__name__} in {_short(expr)}")
+
+    def branch(self, expr: sp.Piecewise, env: dict) -> sp.Expr:
+        """The value of the first condition of ``expr`` that holds (conditions compare integers: Eq(t, 1))."""
+        for value, condition in expr.args:
+            if condition is sp.true:
+                return value
+            if isinstance(condition, sp.Rel):
+                left, right = (self.scalar(side, env) for side in condition.args)
+                if sp.Rel(sp.Float(left), sp.Float(right), condition.rel_op) is sp.true:
+                    return value
+                continue
+            raise EvaluationError(f"cannot evaluate the condition {condition} in {_short(expr)}")
+        raise EvaluationError(f"no branch applies in {_short(expr)}")
 
     def power(self, expr: sp.Pow, env: dict) -> Signed:
         base_sign, base_log = self.eval(expr.base, env)
@@ -169,6 +184,8 @@ class _LogEvaluator:
     def reduce(self, expr: sp.Product | sp.Sum, env: dict) -> Signed:
         (var, lo, hi), = expr.limits
         start, stop = (int(round(self.scalar(b, env))) for b in (lo, hi))
+        if stop < start - 1:   # sympy reads this as 1/Π_{stop+1..start−1} (Karr); a reader reads it as empty
+            raise EvaluationError(f"{type(expr).__name__} over the reversed range {start}..{stop} in {_short(expr)}")
         if stop - start > 1_000_000:
             raise EvaluationError(f"{type(expr).__name__} over {stop - start + 1} indices is too long")
         parts = [self.eval(expr.function, {**env, var: i}) for i in range(start, stop + 1)]

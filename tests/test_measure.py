@@ -17,6 +17,7 @@ from boundcalc.measure.binding import bind
 from boundcalc.measure.checkpoint import CheckpointError, open_checkpoint
 from boundcalc.measure.quantities import MeasureOptions, measure_weight
 from boundcalc.spec.load import parse_spec
+from tests.helpers import WritesAFile
 
 
 def numpy_quantities(w: np.ndarray, k: int, energy: float) -> dict:
@@ -168,14 +169,6 @@ def test_shard_index_cannot_point_outside_the_folder(tmp_path):
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": "../../etc/passwd"}}))
     with pytest.raises(CheckpointError, match="outside the folder"):
         open_checkpoint(tmp_path)
-
-
-class WritesAFile:
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def __reduce__(self):
-        return (exec, (f"open({self.target!r}, 'w').write('pwned')",))
 
 
 @pytest.mark.parametrize("as_torch_zip", [True, False])

@@ -1,8 +1,11 @@
 """A symbolic-count repeat must agree with the unrolled derivation for every concrete count."""
+import math
+
 import pytest
 import sympy as sp
 
 import boundcalc
+from boundcalc.numerics import log_value
 from tests.conftest import evaluate, random_values
 
 MLP_BODY = """        - {op: linear, out: h, name: mid, rank: r}
@@ -42,6 +45,9 @@ def L_symbol():
     return sp.Symbol("L", positive=True, integer=True)
 
 
+PER_INDEX_BODY = """        - relu
+        - {op: linear, out: h, name: blk}"""
+
 CASES = [
     ("mlp-tight", TEMPLATE % ("L", MLP_BODY), "tight"),
     ("mlp-as-printed", TEMPLATE % ("L", MLP_BODY), "as_printed"),
@@ -49,6 +55,7 @@ CASES = [
     ("uniform", TEMPLATE % ("L", UNIFORM_BODY), "tight"),
     ("first-is-repeat", FROM_INPUT, "tight"),
     ("first-is-repeat-as-printed", FROM_INPUT, "as_printed"),
+    ("per-index-norms", TEMPLATE % ("L", PER_INDEX_BODY), "tight"),
 ]
 
 
@@ -60,7 +67,12 @@ def test_closed_form_equals_unrolled(text, rules, count):
     assert closed.complexity.has(L_symbol())
     at_count = closed.complexity.xreplace({L_symbol(): count}).doit()
     values = random_values(at_count, unrolled.complexity, seed=count)
-    assert evaluate(at_count, values) == pytest.approx(evaluate(unrolled.complexity, values), rel=1e-9)
+    want = evaluate(unrolled.complexity, values)
+    assert evaluate(at_count, values) == pytest.approx(want, rel=1e-9)
+    # and as a reader evaluates the printed closed form: an empty Π is 1 (sympy's doit uses Karr's
+    # convention, Π_{2..0} = 1/Π_{1..1}, under which a wrong-looking form can still pass the check above)
+    sign, log = log_value(closed.complexity, {**{str(k): v for k, v in values.items()}, "L": count})
+    assert sign == 1 and math.exp(log) == pytest.approx(want, rel=1e-9)
 
 
 def test_shifted_count_equals_unrolled():

@@ -125,12 +125,26 @@ def _solve_field(k: str, M: dict, c: dict, closed: dict, first_value: Any, t: sp
     first_value = sp.sympify(first_value)
     if diag.is_zero:
         candidate = b(j)
-        if _numerically_equal(candidate.xreplace({j: 1}).doit(), first_value):
+        if _numerically_equal(_empty_ranges_as_identity(candidate.xreplace({j: 1})), first_value):
             return candidate
         return sp.Piecewise((first_value, sp.Eq(j, 1)), (candidate, True))
     head = ops.mul(_product(diag, t, u, sp.Integer(2), j), first_value)
     body = ops.mul(b(tau), _product(diag.xreplace({t: tau}), tau, u, tau + 1, j))
     return ops.canonical(ops.add(head, _sum(body, tau, sp.Integer(2), j)))
+
+
+def _empty_ranges_as_identity(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every Π over an empty or reversed numeric range replaced by 1 and every such Σ by 0,
+    then evaluated: the convention a reader (and :mod:`boundcalc.numerics`) applies. sympy's ``doit``
+    follows Karr's convention instead (Π_{a..b} = 1/Π_{b+1..a−1} when b < a − 1), under which a closed
+    form can look right at j = 1 and still print a wrong-looking Π_{2..0}."""
+    def empty(node: sp.Basic) -> bool:
+        if not isinstance(node, (sp.Product, sp.Sum)):
+            return False
+        (_, lo, hi), = node.limits
+        return (hi - lo).is_number and bool(hi - lo < 0)
+
+    return expr.replace(empty, lambda node: sp.S.One if isinstance(node, sp.Product) else sp.S.Zero).doit()
 
 
 def _product(factor: sp.Expr, var: sp.Symbol, dummy: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
