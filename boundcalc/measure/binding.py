@@ -39,7 +39,7 @@ class BindingRow:
     expected: tuple[int, ...] | None
     tensor: str | None
     found: tuple[int, ...] | None
-    status: str                    # "bound" | "missing" | "shape mismatch" | "unused" | "no tensor left"
+    status: str   # "bound" | "missing" | "shape mismatch" | "wrong dtype" | "unused" | "no tensor left"
     detail: str = ""
 
 
@@ -127,6 +127,10 @@ def bind(spec: Spec, checkpoint: Checkpoint, graph: nx.DiGraph | None = None) ->
             close = difflib.get_close_matches(slot.param, list(infos), n=1)
             outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, None, "missing",
                                             "no such tensor" + (f"; did you mean {close[0]!r}?" if close else ""))
+        elif not info.is_float:
+            outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, info.shape, "wrong dtype",
+                                            _dtype_detail(info))
+            taken.add(slot.param)
         elif info.shape != slot.shape:
             outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, info.shape, "shape mismatch",
                                             _shape_detail(slot, info))
@@ -139,8 +143,13 @@ def bind(spec: Spec, checkpoint: Checkpoint, graph: nx.DiGraph | None = None) ->
         match = next((i for i in candidates if i.name not in taken and i.shape == slot.shape), None)
         if match is None:
             nxt = next((i for i in candidates if i.name not in taken and len(i.shape) == len(slot.shape)), None)
-            detail = ("no unbound tensor has this shape" + (f" (next candidate {nxt.name} has {format_shape(nxt.shape)})"
-                                                            if nxt else ""))
+            not_float = next((i for i in infos.values() if not i.is_float and i.shape == slot.shape
+                              and i.name not in taken), None)
+            if not_float is not None:
+                detail = _dtype_detail(not_float)
+            else:
+                detail = ("no unbound tensor has this shape" +
+                          (f" (next candidate {nxt.name} has {format_shape(nxt.shape)})" if nxt else ""))
             outcome[slot.node] = BindingRow(slot.node, slot.shape, None, None, "no tensor left", detail)
             continue
         taken.add(match.name)
@@ -197,3 +206,7 @@ def _shape_detail(slot: WeightSlot, info: TensorInfo) -> str:
 def _first_symbol(expr: sp.Expr) -> str:
     free = sorted(str(s) for s in sp.sympify(expr).free_symbols)
     return free[0] if free else "L"
+
+
+def _dtype_detail(info: TensorInfo) -> str:
+    return f"tensor {info.name} has dtype {info.dtype}; weights must be floating point"

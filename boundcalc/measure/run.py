@@ -64,8 +64,10 @@ def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions
     graph = concrete_graph(spec)
     binding = bind(spec, checkpoint, graph)
     if not binding.ok(allow_unused):
-        what = f"{len(binding.problems)} layer problem(s)" if binding.problems else \
-            f"{len(binding.unused)} unused tensor(s) (pass --allow-unused to ignore them)"
+        what = (f"{len(binding.problems)} layer problem(s) (" +
+                "; ".join(f"{row.node}: {row.detail or row.status}" for row in binding.problems) + ")"
+                if binding.problems else
+                f"{len(binding.unused)} unused tensor(s) (pass --allow-unused to ignore them)")
         raise BindingError(f"{checkpoint.path} does not fit {spec.file}: {what}", binding)
     weights = {node: checkpoint.tensor(name) for node, name in binding.weights.items()}
     bias_tensors = {node: checkpoint.tensor(name) for node, name in binding.biases.items()}

@@ -7,6 +7,7 @@ custom tags, merge keys and duplicate keys instead of silently accepting them.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ MAX_NODES = 50_000
 MAX_DEPTH = 40
 
 Path = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 }
@@ -46,10 +48,14 @@ class YamlDocument:
 
 
 def format_path(path: Path) -> str:
-    """``('layers', 3, 'out')`` -> ``layers[3].out``."""
+    """``('layers', 3, 'out')`` -> ``layers[3].out``; a key that is not a plain name is quoted,
+    ``data['a\\nb']``, so the path stays on one line whatever the file contains."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int) or not _PLAIN_KEY.match(part):
+            text += f"[{part!r}]"
+        else:
+            text += f".{part}" if text else part
     return text
 
 
@@ -57,8 +63,9 @@ def read_yaml(text: str, file: str) -> YamlDocument:
     """Parse ``text``; raises :class:`SpecError` with the file and line for any YAML problem."""
     if len(text.encode("utf-8", "replace")) > MAX_BYTES:
         raise SpecError(f"file larger than {MAX_BYTES} bytes; a spec is a short hand-written file", file=file)
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)   # the reader rejects control characters here, before parsing
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -70,7 +77,8 @@ def read_yaml(text: str, file: str) -> YamlDocument:
     except RecursionError:
         raise SpecError("YAML nested too deeply", file=file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise SpecError("the file is empty; expected a mapping with 'data' and 'layers'", file=file)
     converter = _Converter(file, yaml.SafeLoader(""))
