@@ -206,7 +206,8 @@ CASES: list[Case] = [
     # -- data files
     data_case("data-length-mismatch", npz(X=X, y=Y[:40]), "40"),
     data_case("data-nan", npz(X=np.where(X > 0.99, np.nan, X), y=Y), "NaN"),
-    data_case("data-object-array", npz(X=np.array([{"a": 1}] * 50, dtype=object), y=Y), "data.npz"),
+    data_case("data-object-array", lambda path: npz(X=np.array([WritesAFile(str(path.parent / PWNED))] * 50,
+                                                             dtype=object), y=Y)(path), "data.npz"),
     data_case("data-no-X", npz(inputs=X, y=Y), "'X'"),
     data_case("data-float-labels", npz(X=X, y=Y + 0.5), "integer"),
     data_case("data-label-out-of-range", npz(X=X, y=Y + 10), "label"),

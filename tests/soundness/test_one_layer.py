@@ -3,18 +3,15 @@ singular values of ΓX), so Ĝ_S is a plain Monte-Carlo mean. The derived bound 
 import numpy as np
 import pytest
 
-from tests.soundness.estimators import Layer, deep_lower, one_layer_exact
 from tests.soundness.bounds import derived_complexity
+from tests.soundness.cases import ONE_LAYER, one_layer_data
+from tests.soundness.estimators import Layer, deep_lower, one_layer_exact
 
-CASES = [(20, 6, Layer(4, 1.5, 1)), (30, 8, Layer(8, 0.7, 3)), (10, 5, Layer(3, 2.0, 3)), (50, 3, Layer(8, 1.0, 2)),
-         (5, 8, Layer(1, 0.9, 1))]
 
-
-@pytest.mark.parametrize("m,d,layer", CASES)
+@pytest.mark.parametrize("m,d,layer", ONE_LAYER)
 def test_bound_above_exact_monte_carlo(m, d, layer):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(m, d))
-    estimate = one_layer_exact(X, layer, draws=4000, rng=rng)
+    X = one_layer_data(m, d)
+    estimate = one_layer_exact(X, layer, draws=4000, rng=np.random.default_rng(1))
     for rules in ("tight", "as_printed"):
         bound = derived_complexity(X, [layer], rules)
         assert bound >= estimate.upper, (rules, bound, estimate)
