@@ -423,11 +423,10 @@ def evaluate(
 ) -> None:
     """Evaluate every applicable bound on CHECKPOINT bound to SPEC: numbers, log10, vacuous or not, assumptions."""
     from boundcalc.bounds import get_entry
-    from boundcalc.evaluate import data_summary, evaluate_bounds
+    from boundcalc.evaluate import evaluate_checkpoint
     from boundcalc.measure.binding import BindingError
     from boundcalc.measure.checkpoint import open_checkpoint
     from boundcalc.measure.data import load_npz
-    from boundcalc.measure.run import bind_and_measure
     from boundcalc.render import evaluate as view
 
     if not 0 < margin_percentile < 100:
@@ -446,17 +445,15 @@ def evaluate(
         options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=_spec_output_width(loaded) or 10)
         ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
         reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
+        shape = tuple(int(d) for d in loaded.data.shape)
+        train = load_npz(data, shape) if data is not None else None
+        test = load_npz(data_test, shape) if data_test is not None else None
         with _progress_bar("measuring") as progress:
-            model = bind_and_measure(loaded, ckpt, options, init=reference, biases=biases.value,
-                                     allow_unused=allow_unused, on_tensor=_tracker(progress, "measuring"))
-        summary = None
-        if data is not None:
-            shape = tuple(int(d) for d in loaded.data.shape)
-            train = load_npz(data, shape)
-            test = load_npz(data_test, shape) if data_test is not None else None
-            summary = data_summary(model, train, test, margin_percentile)
-        result = evaluate_bounds(model, options, data=summary, given={k: float(v) for k, v in values.items()},
-                                 constants=constants, delta=delta, use_init=reference is not None, keys=keys)
+            result = evaluate_checkpoint(loaded, ckpt, options, train=train, test=test, percentile=margin_percentile,
+                                         constants=constants, delta=delta, init=reference, biases=biases.value,
+                                         allow_unused=allow_unused, keys=keys,
+                                         given={k: float(v) for k, v in values.items()},
+                                         on_tensor=_tracker(progress, "measuring"))
         result.checkpoint = str(checkpoint)
     except BindingError as err:
         _fail_binding(err)
@@ -468,6 +465,126 @@ def evaluate(
         typer.echo(view.evaluation_markdown(result), nl=False)
     else:
         Console(highlight=False).print(view.evaluation_view(result, options))
+
+
+@app.command()
+def collapse(
+    spec: Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")],
+    checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
+    data: Annotated[Path, typer.Option("--data", help="Data .npz with X and y: the features per layer come from it.")],
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="λ the model was trained with: adds "
+                                                          "the ratio dist_K·λ/TCV.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a per-layer figure (PNG/PDF/SVG).")] = None,
+    svd: SvdOpt = SvdMethod.auto,
+    rank_rtol: RankTolOpt = None,
+    allow_unused: UnusedOpt = False,
+    trust_checkpoint: TrustOpt = False,
+    format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.text,
+    set_: Annotated[list[str], typer.Option("--set", help="Fix a symbol, e.g. --set h=32.")] = [],
+) -> None:
+    """Neural-collapse diagnostics per layer: NC1, TCV, rank, stable rank, dist_K and dist_K·λ/TCV."""
+    from boundcalc.measure.binding import BindingError
+    from boundcalc.measure.checkpoint import open_checkpoint
+    from boundcalc.measure.collapse import collapse_report
+    from boundcalc.measure.data import load_npz
+    from boundcalc.measure.run import bind_and_measure
+    from boundcalc.render import collapse as view
+
+    if weight_decay is not None and not (math.isfinite(weight_decay) and weight_decay >= 0):
+        _fail(f"--weight-decay must be a non-negative number, got {weight_decay}")
+    options = _options(svd, rank_rtol, 0.99, None, ConvNorm.fft)
+    try:
+        loaded = load_spec(spec, values=_parse_values(set_))
+        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        with _progress_bar("collapse") as progress:
+            model = bind_and_measure(loaded, ckpt, options, biases="keep", allow_unused=allow_unused,
+                                     on_tensor=_tracker(progress, "binding"))
+            dataset = load_npz(data, tuple(int(d) for d in loaded.data.shape))
+            rows = collapse_report(model, dataset, options, weight_decay)
+        title = f"{spec.name} on {checkpoint.name}: collapse diagnostics on {data.name}"
+        if plot is not None:
+            view.collapse_plot(rows, plot, title)
+    except BindingError as err:
+        _fail_binding(err)
+    except BoundcalcError as err:
+        _fail(str(err))
+    if format is ListFormat.json:
+        typer.echo(view.collapse_json(rows, options, weight_decay, str(spec), str(checkpoint), str(data)))
+    else:
+        Console(highlight=False).print(view.collapse_view(rows, options, weight_decay, title))
+
+
+zoo_app = typer.Typer(help="Model zoos: a folder of checkpoints with a models.csv/models.jsonl manifest.",
+                      no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+
+
+@zoo_app.command("evaluate")
+def zoo_evaluate(
+    folder: Annotated[Path, typer.Argument(help="Zoo folder: checkpoints plus models.csv or models.jsonl (id, file, "
+                                           "train/test error or accuracy, hyperparameter columns, optional spec).")],
+    spec: Annotated[Optional[Path], typer.Option("--spec", help="Spec every checkpoint binds to (a 'spec' column "
+                                                 "overrides it per model).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz (X, y): m, ‖X‖_F, margins, γ.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes of the local Dask cluster.")] = 1,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of an existing Dask scheduler "
+                                                     "(e.g. tcp://host:8786) instead of a local cluster.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.csv, results.json, summary.json.")] = Path("zoo_results"),
+    plots: Annotated[Optional[Path], typer.Option("--plots", help="Folder for one scatter plot per bound.")] = None,
+    const: Annotated[str, typer.Option("--const", help="Maurer's constants, e.g. C1=1,C2=1 (assumed; stated).")] = "C1=1,C2=1",
+    margin_percentile: Annotated[float, typer.Option("--margin-percentile", help="γ = this percentile of the "
+                                                     "training margins.")] = 10.0,
+    delta: Annotated[float, typer.Option("--delta", help="Confidence parameter δ.")] = 0.05,
+    bounds: Annotated[Optional[str], typer.Option("--bounds", "-b", help="Comma-separated bound keys (default: all).")] = None,
+    biases: BiasOpt = BiasMode.fold,
+    allow_unused: UnusedOpt = False,
+    format: Annotated[ListFormat, typer.Option("--format", "-f", help="Summary format on stdout.")] = ListFormat.text,
+) -> None:
+    """Evaluate every bound on every model of a zoo (in parallel on Dask): Kendall τ and granulated Ψ against
+    the measured gap, the non-vacuous fraction, results as CSV/JSON, optional scatter plots."""
+    from boundcalc.bounds import get_entry
+    from boundcalc.render import zoo as view
+    from boundcalc.zoo.manifest import load_zoo
+    from boundcalc.zoo.run import Settings, ZooTask, run_zoo, summarise
+
+    if not 0 < margin_percentile < 100:
+        _fail(f"--margin-percentile must be in (0, 100), got {margin_percentile}")
+    if not 0 < delta < 1:
+        _fail(f"--delta must be in (0, 1), got {delta}")
+    if workers < 1:
+        _fail(f"--workers must be ≥ 1, got {workers}")
+    keys = tuple(k.strip() for k in bounds.split(",") if k.strip()) if bounds else None
+    settings = Settings(constants=_parse_constants(const), percentile=margin_percentile, delta=delta, keys=keys,
+                        biases=biases.value, allow_unused=allow_unused)
+    try:
+        for key in keys or ():
+            get_entry(key)
+        models = load_zoo(folder)
+        missing = [m.id for m in models if m.spec is None and spec is None]
+        if missing:
+            _fail(f"no spec for model {missing[0]!r} ({len(missing)} in all): pass --spec or add a 'spec' column")
+        if spec is not None:
+            load_spec(spec)   # a broken shared spec is one error, not one per model
+        if data is not None and not data.is_file():
+            _fail(f"{data}: no such data file")
+        tasks = [ZooTask(m, m.spec or spec.resolve(), data.resolve() if data else None, settings) for m in models]
+        with _progress_bar("models") as progress:
+            task = progress.add_task("models", total=len(tasks), name="")
+            results = run_zoo(tasks, workers=workers, scheduler=scheduler,
+                              on_done=lambda r: progress.update(task, advance=1, name=r.id))
+        summary = view.summary_dict(results, summarise(results), settings, str(spec) if spec else "per model",
+                                    str(data) if data else None)
+        written = view.write_results(results, summary, out)
+        if plots is not None:
+            written += view.scatter_plots(results, summarise(results), plots)
+    except BoundcalcError as err:
+        _fail(str(err))
+    if format is ListFormat.json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        console = Console(highlight=False)
+        console.print(view.summary_view(summary))
+        console.print("written: " + ", ".join(str(p) for p in written))
 
 
 @app.command("rules")

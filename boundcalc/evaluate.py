@@ -24,7 +24,8 @@ from boundcalc.errors import BoundcalcError
 from boundcalc.measure.data import Dataset, MarginStats, input_stats, margin_stats, margins
 from boundcalc.measure.forward import forward
 from boundcalc.measure.quantities import CONV_NORM_METHODS, UPPER_BOUND_METHODS, MeasureOptions, WeightMeasurement
-from boundcalc.measure.run import BoundModel
+from boundcalc.measure.checkpoint import Checkpoint
+from boundcalc.measure.run import BoundModel, bind_and_measure
 from boundcalc.numerics import EvaluationError, LogReal, log_value
 from boundcalc.spec.load import Layer, Repeat, Spec
 
@@ -155,6 +156,22 @@ def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSum
     assumptions = _assumptions(model, options, data, constants, delta, use_init, given)
     return Evaluation(spec=model.spec.name, checkpoint="", values=values, bounds=results, assumptions=assumptions,
                       data=data, measurements=model.measurements)
+
+
+def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions, *, train: Dataset | None,
+                        test: Dataset | None, percentile: float, constants: dict[str, float], delta: float,
+                        init: Checkpoint | None = None, biases: str = "fold", allow_unused: bool = False,
+                        keys: list[str] | None = None, given: dict[str, float] | None = None,
+                        on_tensor=None) -> Evaluation:
+    """The whole ``boundcalc evaluate`` pipeline on loaded inputs: bind and measure, summarise the data,
+    evaluate the bounds (``test`` needs ``train``: γ is chosen on the training data)."""
+    model = bind_and_measure(spec, checkpoint, options, init=init, biases=biases, allow_unused=allow_unused,
+                             **({"on_tensor": on_tensor} if on_tensor else {}))
+    summary = data_summary(model, train, test, percentile) if train is not None else None
+    result = evaluate_bounds(model, options, data=summary, given=given or {}, constants=constants, delta=delta,
+                             use_init=init is not None, keys=keys)
+    result.checkpoint = str(checkpoint.path)
+    return result
 
 
 def _evaluate_one(applied: Applied, spec: Spec, values: dict[str, float], data: DataSummary | None,

@@ -27,6 +27,20 @@ def forward(graph: nx.DiGraph, x: torch.Tensor, weights: dict[str, torch.Tensor]
     return torch.cat(outputs).reshape(x.shape[0], -1)
 
 
+def layer_inputs(graph: nx.DiGraph, x: torch.Tensor, weights: dict[str, torch.Tensor],
+                 biases: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The input of every weight layer (a node with a weight), flattened per sample: (m, features), float64."""
+    _check_runnable(graph)
+    order = list(nx.topological_sort(graph))
+    with torch.no_grad():
+        values = _run_all(graph, order, x.to(torch.float64), weights, biases or {})
+    out = {}
+    for node in weights:
+        (source,) = graph.predecessors(node)
+        out[node] = values[source].reshape(x.shape[0], -1)
+    return out
+
+
 def _check_runnable(graph: nx.DiGraph) -> None:
     for name, attrs in graph.nodes(data=True):
         if attrs["op"] == "lipschitz":
@@ -35,6 +49,11 @@ def _check_runnable(graph: nx.DiGraph) -> None:
 
 
 def _run(graph: nx.DiGraph, order: list[str], x: torch.Tensor, weights: dict, biases: dict) -> torch.Tensor:
+    return _run_all(graph, order, x, weights, biases)[graph.graph["output"]]
+
+
+def _run_all(graph: nx.DiGraph, order: list[str], x: torch.Tensor, weights: dict,
+             biases: dict) -> dict[str, torch.Tensor]:
     values: dict[str, torch.Tensor] = {}
     for name in order:
         attrs = graph.nodes[name]
@@ -44,7 +63,7 @@ def _run(graph: nx.DiGraph, order: list[str], x: torch.Tensor, weights: dict, bi
         preds = sorted(graph.predecessors(name), key=lambda u: graph.edges[u, name]["slot"])
         inputs = [values[u] for u in preds]
         values[name] = _apply(name, attrs, inputs, weights, biases)
-    return values[graph.graph["output"]]
+    return values
 
 
 def _apply(name: str, attrs: dict, inputs: list[torch.Tensor], weights: dict, biases: dict) -> torch.Tensor:

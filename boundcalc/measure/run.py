@@ -22,6 +22,8 @@ BIAS_MODES = {
             "trained network as a bias-free one; widths grow by one)",
     "drop": "biases set to zero: every number (norms, margins, errors) is for the bias-free network, not the "
             "trained one",
+    "keep": "biases used in the forward pass; norms and ranks are of the weight matrices alone (diagnostics, "
+            "not bounds)",
 }
 
 
@@ -74,7 +76,7 @@ def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions
     fold = biases == "fold" and bool(bias_tensors)
     if fold:
         _check_foldable(binding, bias_tensors)
-    model = BoundModel(spec, binding, weights, bias_tensors if biases == "fold" else {}, {}, fold)
+    model = BoundModel(spec, binding, weights, bias_tensors if biases in ("fold", "keep") else {}, {}, fold)
     if bias_tensors:
         model.notes.append(BIAS_MODES[biases])
     last = binding.slots[-1].node

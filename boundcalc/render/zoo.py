@@ -1,0 +1,122 @@
+"""Rendering of ``boundcalc zoo evaluate``: the per-model results (CSV and JSON files), the per-bound summary
+(rich table or JSON) and scatter plots of each bound against the measured gap."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from boundcalc.errors import BoundcalcError
+from boundcalc.render.evaluate import num
+from boundcalc.render.plots import scatter
+from boundcalc.zoo.run import BoundSummary, Settings, ZooResult, not_applicable
+
+NOTES = (
+    "τ: Kendall rank correlation between each bound's gap bound and the measured gap (test − train error from "
+    "the manifest), (1/(n(n−1))) Σ sign·sign, ties 0 (Jiang et al. 2020)",
+    "Ψ: granulated Kendall coefficient, τ within groups of models that differ in one hyperparameter, averaged "
+    "over groups, then over hyperparameters; ψ_i per hyperparameter in the JSON",
+    "rank correlations do not depend on unknown constant factors, so order-only bounds are ranked too; "
+    "'non-vacuous' is only defined for exact/derived bounds",
+)
+
+
+def results_csv(results: list[ZooResult]) -> str:
+    hyper = list(dict.fromkeys(k for r in results for k in r.hyperparameters))
+    keys = list(dict.fromkeys(k for r in results for k in r.bounds))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "file", *hyper, "train_error", "test_error", "gap", "ok", "error", "gamma",
+                     *[f"{k}.gap_log10" for k in keys], *[f"{k}.test_error_bound" for k in keys]])
+    for r in results:
+        writer.writerow([r.id, r.file, *[r.hyperparameters.get(h, "") for h in hyper], r.train_error, r.test_error,
+                         r.gap, r.ok, r.error, _cell(r.gamma),
+                         *[_cell(r.bounds.get(k, {}).get("gap_log10")) for k in keys],
+                         *[_cell(r.bounds.get(k, {}).get("test_error_bound")) for k in keys]])
+    return out.getvalue()
+
+
+def _cell(value) -> str:
+    return "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else repr(value)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def summary_dict(results: list[ZooResult], summary: list[BoundSummary], settings: Settings, spec: str,
+                 data: str | None) -> dict:
+    failed = [{"id": r.id, "file": r.file, "error": r.error} for r in results if not r.ok]
+    return _finite({
+        "spec": spec, "data": data, "models": len(results), "evaluated": len(results) - len(failed),
+        "failed": failed,
+        "settings": {"constants": settings.constants, "margin_percentile": settings.percentile,
+                     "delta": settings.delta, "biases": settings.biases},
+        "bounds": [{"key": s.key, "status": s.status, "models": s.models, "kendall_tau": s.tau, "psi": s.psi,
+                    "psi_by_hyperparameter": s.psi_by_hyperparameter, "non_vacuous_fraction": s.non_vacuous}
+                   for s in summary],
+        "not_applicable": not_applicable(results),
+        "notes": list(NOTES),
+    })
+
+
+def write_results(results: list[ZooResult], summary: dict, out: Path) -> list[Path]:
+    """results.csv, results.json (every model) and summary.json in ``out``; returns the paths written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "results.csv", out / "results.json", out / "summary.json"]
+        paths[0].write_text(results_csv(results), encoding="utf-8")
+        paths[1].write_text(json.dumps([_finite(r.to_dict()) for r in results], indent=1), encoding="utf-8")
+        paths[2].write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    except OSError as err:
+        raise BoundcalcError(f"{out}: cannot write the results ({err})") from None
+    return paths
+
+
+def summary_view(summary: dict) -> Group:
+    table = Table(title=f"{summary['evaluated']} of {summary['models']} models evaluated ({summary['spec']})")
+    for column in ("bound", "status", "models", "Kendall τ", "Ψ", "non-vacuous"):
+        table.add_column(column, justify="left" if column in ("bound", "status") else "right")
+    for b in summary["bounds"]:
+        frac = "—" if b["non_vacuous_fraction"] is None else f"{b['non_vacuous_fraction']:.0%}"
+        table.add_row(b["key"], b["status"], str(b["models"]), num(b["kendall_tau"], 3), num(b["psi"], 3), frac)
+    lines = [f"• {n}" for n in NOTES]
+    s = summary["settings"]
+    lines.append(f"• C1 = {s['constants']['C1']:g}, C2 = {s['constants']['C2']:g} (assumed); γ = "
+                 f"{s['margin_percentile']:g}th percentile of training margins; δ = {s['delta']:g}; biases: {s['biases']}")
+    for key, reason in summary["not_applicable"].items():
+        lines.append(f"• {key} does not apply: {reason}")
+    for f in summary["failed"]:
+        lines.append(f"✗ {f['id']} ({f['file']}): {f['error']}")
+    return Group(table, Text("\n".join(lines)))
+
+
+def scatter_plots(results: list[ZooResult], summary: list[BoundSummary], folder: Path) -> list[Path]:
+    """One scatter plot per bound: log10 gap bound against the measured gap."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BoundcalcError(f"{folder}: cannot create the plot folder ({err})") from None
+    paths = []
+    for s in summary:
+        rows = [r for r in results if r.ok and r.bounds.get(s.key, {}).get("gap_log10") is not None]
+        if not rows:
+            continue
+        path = folder / f"{s.key}.png"
+        tau = "—" if s.tau is None else f"{s.tau:.2f}"
+        scatter([r.gap for r in rows], [r.bounds[s.key]["gap_log10"] for r in rows], xlabel="measured gap",
+                ylabel=f"log10 gap bound ({s.status})", title=f"{s.key}: Kendall τ = {tau}", path=path)
+        paths.append(path)
+    return paths
