@@ -163,3 +163,14 @@ def test_zoo_evaluate_errors(small_zoo, args, phrase):
 def test_zoo_without_a_spec(small_zoo):
     result = runner.invoke(app, ["zoo", "evaluate", str(small_zoo)])
     assert result.exit_code == 2 and "--spec" in result.stderr
+
+
+def test_zoo_evaluate_on_an_existing_scheduler(small_zoo, digits, tmp_path):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        result = runner.invoke(app, ["zoo", "evaluate", str(small_zoo), "--spec", str(SPECS / "digits_mlp.yaml"),
+                                     "--data", str(digits["root"] / "train.npz"), "--margin-percentile", "50",
+                                     "--scheduler", cluster.scheduler_address, "--out", str(tmp_path), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["evaluated"] == 2

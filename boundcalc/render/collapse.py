@@ -18,8 +18,8 @@ NOTES = (
     "NC1 = tr(Σ_W Σ_B^†)/C on the layer's input features (Papyan et al. 2020); Σ_B^† over the centred class "
     "means' nonzero singular values",
     "TCV = Σ_c Σ_(i∈c) ‖z_i − μ_c‖, total within-class variation of the layer's input (Zangrando et al. 2024)",
-    "rank, stable rank and dist_K are of the weight as trained (biases used in the forward pass only); "
-    "K = number of classes",
+    "rank, stable rank and dist_K are of the weight as trained (biases used in the forward pass only; a conv "
+    "weight as its reshaped c_out × c_in·k_h·k_w matrix); K = number of classes",
     "dist_K·λ/TCV: Zangrando et al. predict it stays bounded at critical points of loss + (λ/2)Σ‖W‖_F² "
     "(order only, constants unknown)",
 )
@@ -28,13 +28,12 @@ NOTES = (
 def collapse_view(rows: list[LayerCollapse], options: MeasureOptions, weight_decay: float | None,
                   title: str) -> Group:
     table = Table(title=title)
-    for column in ("layer", "tensor", "features", "NC1", "TCV", "rank", "stable rank", f"dist_{rows[0].k}",
-                   "dist_K·λ/TCV"):
+    for column in ("layer", "tensor", "in dim", "NC1", "TCV", "rank", "srank", f"dist_{rows[0].k}", "dist_K·λ/TCV"):
         table.add_column(column, justify="left" if column in ("layer", "tensor") else "right")
     for r in rows:
         table.add_row(r.layer, r.tensor, str(r.features), num(r.nc1), num(r.tcv), str(r.rank), num(r.stable_rank),
-                      num(r.dist_k), num(r.ratio))
-    notes = [*NOTES, options.describe()[1],
+                      num(r.dist_k), num(r.ratio, 3))
+    notes = [*NOTES, "srank = stable rank ‖W‖_F²/‖W‖₂²", options.describe()[1],
              f"weight decay λ = {weight_decay:g}" if weight_decay is not None else "no --weight-decay: ratio not computed"]
     return Group(table, Text("\n".join(f"• {n}" for n in notes)))
 

@@ -214,6 +214,15 @@ CASES: list[Case] = [
     data_case("data-wrong-features", npz(X=X[:, :60], y=Y), "(60,)"),
     data_case("data-not-npz", b"PK\x03\x04" + bytes(200), "data.npz"),
     data_case("data-empty", npz(X=np.zeros((0, 64)), y=np.zeros(0, dtype=int)), "non-empty"),
+    # -- collapse and zoo inputs
+    Case("collapse-one-class", {"ckpt.safetensors": safetensors_file(), "data.npz": npz(X=X, y=np.zeros(50, dtype=int))},
+         ["collapse", MLP_SPEC, "{dir}/ckpt.safetensors", "--data", "{dir}/data.npz"], "2 classes", kind="data"),
+    Case("zoo-path-escape", {"zoo/models.csv": "id,file,train_error,test_error\na,../../etc/passwd,0,0\n"},
+         ["zoo", "evaluate", "{dir}/zoo", "--spec", MLP_SPEC], "outside the zoo folder", kind="data"),
+    Case("zoo-bad-jsonl", {"zoo/models.jsonl": '{"id": "a", "file": "a.pt"}\n[1, 2]\n'},
+         ["zoo", "evaluate", "{dir}/zoo", "--spec", MLP_SPEC], "JSON object", kind="data"),
+    Case("zoo-error-not-a-number", {"zoo/models.csv": "id,file,train_error,test_error\na,a.pt,nan,0\n"},
+         ["zoo", "evaluate", "{dir}/zoo", "--spec", MLP_SPEC], "train_error", kind="data"),
     # -- options
     option_case("option-percentile", ["--margin-percentile", "150"], "percentile"),
     option_case("option-delta", ["--delta", "1.5"], "delta"),
