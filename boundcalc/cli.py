@@ -283,6 +283,33 @@ BiasOpt = Annotated[BiasMode, typer.Option("--biases", help="'fold' (default): b
                                            "bias-free network.")]
 UnusedOpt = Annotated[bool, typer.Option("--allow-unused", help="Do not stop when checkpoint tensors are left "
                                          "unbound by the spec.")]
+ConstOpt = Annotated[str, typer.Option("--const", help="Values of Maurer's constants, e.g. C1=1,C2=1 (unpublished; "
+                                       "stated in the output).")]
+PercentileOpt = Annotated[float, typer.Option("--margin-percentile", help="γ = this percentile of the training "
+                                              "margins.")]
+DeltaOpt = Annotated[float, typer.Option("--delta", help="Confidence parameter δ.")]
+BoundKeysOpt = Annotated[Optional[str], typer.Option("--bounds", "-b", help="Comma-separated bound keys (default: "
+                                                     "all).")]
+
+
+def _check_margin_and_delta(margin_percentile: float, delta: float) -> None:
+    if not 0 < margin_percentile < 100:
+        _fail(f"--margin-percentile must be in (0, 100), got {margin_percentile}")
+    if not 0 < delta < 1:
+        _fail(f"--delta must be in (0, 1), got {delta}")
+
+
+def _bound_keys(bounds: str | None) -> list[str] | None:
+    """The --bounds keys, each checked against the registry (a misspelt key fails with a suggestion)."""
+    from boundcalc.bounds import get_entry
+
+    keys = [k.strip() for k in bounds.split(",") if k.strip()] if bounds else None
+    try:
+        for key in keys or []:
+            get_entry(key)
+    except BoundcalcError as err:
+        _fail(str(err))
+    return keys
 
 
 def _options(svd: SvdMethod, rank_rtol: float | None, energy: float, tail_k: int | None, conv_norm: ConvNorm,
@@ -404,12 +431,10 @@ def evaluate(
                                                  "margins and the margin γ.")] = None,
     data_test: Annotated[Optional[Path], typer.Option("--data-test", help="Test data .npz: test error, measured gap.")] = None,
     init: InitOpt = None,
-    const: Annotated[str, typer.Option("--const", help="Values of Maurer's constants, e.g. C1=1,C2=1 (unpublished; "
-                                       "stated in the output).")] = "C1=1,C2=1",
-    margin_percentile: Annotated[float, typer.Option("--margin-percentile", help="γ = this percentile of the "
-                                                     "training margins.")] = 10.0,
-    delta: Annotated[float, typer.Option("--delta", help="Confidence parameter δ.")] = 0.05,
-    bounds: Annotated[Optional[str], typer.Option("--bounds", "-b", help="Comma-separated bound keys (default: all).")] = None,
+    const: ConstOpt = "C1=1,C2=1",
+    margin_percentile: PercentileOpt = 10.0,
+    delta: DeltaOpt = 0.05,
+    bounds: BoundKeysOpt = None,
     svd: SvdOpt = SvdMethod.auto,
     rank_rtol: RankTolOpt = None,
     energy: EnergyOpt = 0.99,
@@ -422,24 +447,18 @@ def evaluate(
     set_: Annotated[list[str], typer.Option("--set", help="Fix a symbol, e.g. --set h=32 or --set m=60000.")] = [],
 ) -> None:
     """Evaluate every applicable bound on CHECKPOINT bound to SPEC: numbers, log10, vacuous or not, assumptions."""
-    from boundcalc.bounds import get_entry
     from boundcalc.evaluate import evaluate_checkpoint
     from boundcalc.measure.binding import BindingError
     from boundcalc.measure.checkpoint import open_checkpoint
     from boundcalc.measure.data import load_npz
     from boundcalc.render import evaluate as view
 
-    if not 0 < margin_percentile < 100:
-        _fail(f"--margin-percentile must be in (0, 100), got {margin_percentile}")
-    if not 0 < delta < 1:
-        _fail(f"--delta must be in (0, 1), got {delta}")
+    _check_margin_and_delta(margin_percentile, delta)
     if data_test is not None and data is None:
         _fail("--data-test needs --data (γ is chosen on the training data)")
     constants = _parse_constants(const)
-    keys = [k.strip() for k in bounds.split(",") if k.strip()] if bounds else None
+    keys = _bound_keys(bounds)
     try:
-        for key in keys or []:
-            get_entry(key)
         values = _parse_values(set_)
         loaded = load_spec(spec, values=values)
         options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=_spec_output_width(loaded) or 10)
@@ -531,34 +550,27 @@ def zoo_evaluate(
                                                      "(e.g. tcp://host:8786) instead of a local cluster.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for results.csv, results.json, summary.json.")] = Path("zoo_results"),
     plots: Annotated[Optional[Path], typer.Option("--plots", help="Folder for one scatter plot per bound.")] = None,
-    const: Annotated[str, typer.Option("--const", help="Maurer's constants, e.g. C1=1,C2=1 (assumed; stated).")] = "C1=1,C2=1",
-    margin_percentile: Annotated[float, typer.Option("--margin-percentile", help="γ = this percentile of the "
-                                                     "training margins.")] = 10.0,
-    delta: Annotated[float, typer.Option("--delta", help="Confidence parameter δ.")] = 0.05,
-    bounds: Annotated[Optional[str], typer.Option("--bounds", "-b", help="Comma-separated bound keys (default: all).")] = None,
+    const: ConstOpt = "C1=1,C2=1",
+    margin_percentile: PercentileOpt = 10.0,
+    delta: DeltaOpt = 0.05,
+    bounds: BoundKeysOpt = None,
     biases: BiasOpt = BiasMode.fold,
     allow_unused: UnusedOpt = False,
     format: Annotated[ListFormat, typer.Option("--format", "-f", help="Summary format on stdout.")] = ListFormat.text,
 ) -> None:
     """Evaluate every bound on every model of a zoo (in parallel on Dask): Kendall τ and granulated Ψ against
     the measured gap, the non-vacuous fraction, results as CSV/JSON, optional scatter plots."""
-    from boundcalc.bounds import get_entry
     from boundcalc.render import zoo as view
     from boundcalc.zoo.manifest import load_zoo
     from boundcalc.zoo.run import Settings, ZooTask, run_zoo, summarise
 
-    if not 0 < margin_percentile < 100:
-        _fail(f"--margin-percentile must be in (0, 100), got {margin_percentile}")
-    if not 0 < delta < 1:
-        _fail(f"--delta must be in (0, 1), got {delta}")
+    _check_margin_and_delta(margin_percentile, delta)
     if workers < 1:
         _fail(f"--workers must be ≥ 1, got {workers}")
-    keys = tuple(k.strip() for k in bounds.split(",") if k.strip()) if bounds else None
-    settings = Settings(constants=_parse_constants(const), percentile=margin_percentile, delta=delta, keys=keys,
-                        biases=biases.value, allow_unused=allow_unused)
+    keys = _bound_keys(bounds)
+    settings = Settings(constants=_parse_constants(const), percentile=margin_percentile, delta=delta,
+                        keys=tuple(keys) if keys else None, biases=biases.value, allow_unused=allow_unused)
     try:
-        for key in keys or ():
-            get_entry(key)
         models = load_zoo(folder)
         missing = [m.id for m in models if m.spec is None and spec is None]
         if missing:
