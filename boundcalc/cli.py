@@ -292,6 +292,13 @@ BoundKeysOpt = Annotated[Optional[str], typer.Option("--bounds", "-b", help="Com
                                                      "all).")]
 
 
+def _load_for_checkpoint(spec: Path, ckpt, values: dict):
+    """The spec with --set values, and symbolic sizes the checkpoint's shapes determine; (spec, inferred)."""
+    from boundcalc.measure.infer import concrete_spec
+
+    return concrete_spec(lambda v: load_spec(spec, values=v), ckpt, values)
+
+
 def _check_margin_and_delta(margin_percentile: float, delta: float) -> None:
     if not 0 < margin_percentile < 100:
         _fail(f"--margin-percentile must be in (0, 100), got {margin_percentile}")
@@ -382,10 +389,11 @@ def measure(
     from boundcalc.render import evaluate as view
 
     try:
-        loaded = load_spec(spec, values=_parse_values(set_)) if spec is not None else None
+        values = _parse_values(set_)
+        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        loaded = _load_for_checkpoint(spec, ckpt, values)[0] if spec is not None else None
         options = _options(svd, rank_rtol, energy, tail_k, conv_norm,
                            default_k=(_spec_output_width(loaded) or 10) if loaded else 10)
-        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
         reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
         with _progress_bar("measuring") as progress:
             track = _tracker(progress, "measuring")
@@ -460,9 +468,9 @@ def evaluate(
     keys = _bound_keys(bounds)
     try:
         values = _parse_values(set_)
-        loaded = load_spec(spec, values=values)
-        options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=_spec_output_width(loaded) or 10)
         ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        loaded, inferred = _load_for_checkpoint(spec, ckpt, values)
+        options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=_spec_output_width(loaded) or 10)
         reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
         shape = tuple(int(d) for d in loaded.data.shape)
         train = load_npz(data, shape) if data is not None else None
@@ -471,7 +479,7 @@ def evaluate(
             result = evaluate_checkpoint(loaded, ckpt, options, train=train, test=test, percentile=margin_percentile,
                                          constants=constants, delta=delta, init=reference, biases=biases.value,
                                          allow_unused=allow_unused, keys=keys,
-                                         given={k: float(v) for k, v in values.items()},
+                                         given={k: float(v) for k, v in values.items()}, inferred=inferred,
                                          on_tensor=_tracker(progress, "measuring"))
         result.checkpoint = str(checkpoint)
     except BindingError as err:
@@ -513,8 +521,8 @@ def collapse(
         _fail(f"--weight-decay must be a non-negative number, got {weight_decay}")
     options = _options(svd, rank_rtol, 0.99, None, ConvNorm.fft)
     try:
-        loaded = load_spec(spec, values=_parse_values(set_))
         ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        loaded = _load_for_checkpoint(spec, ckpt, _parse_values(set_))[0]
         with _progress_bar("collapse") as progress:
             model = bind_and_measure(loaded, ckpt, options, biases="keep", allow_unused=allow_unused,
                                      on_tensor=_tracker(progress, "binding"))

@@ -162,15 +162,18 @@ def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOpti
                         test: Dataset | None, percentile: float, constants: dict[str, float], delta: float,
                         init: Checkpoint | None = None, biases: str = "fold", allow_unused: bool = False,
                         keys: list[str] | None = None, given: dict[str, float] | None = None,
-                        on_tensor=None) -> Evaluation:
+                        inferred: dict[str, int] | None = None, on_tensor=None) -> Evaluation:
     """The whole ``boundcalc evaluate`` pipeline on loaded inputs: bind and measure, summarise the data,
-    evaluate the bounds (``test`` needs ``train``: γ is chosen on the training data)."""
+    evaluate the bounds (``test`` needs ``train``: γ is chosen on the training data). ``inferred`` sizes
+    (:func:`boundcalc.measure.infer.concrete_spec`) are listed in the assumptions."""
     model = bind_and_measure(spec, checkpoint, options, init=init, biases=biases, allow_unused=allow_unused,
                              **({"on_tensor": on_tensor} if on_tensor else {}))
     summary = data_summary(model, train, test, percentile) if train is not None else None
     result = evaluate_bounds(model, options, data=summary, given=given or {}, constants=constants, delta=delta,
                              use_init=init is not None, keys=keys)
     result.checkpoint = str(checkpoint.path)
+    result.assumptions += [f"{name} = {value} (inferred from the checkpoint's tensor shapes)"
+                           for name, value in sorted((inferred or {}).items())]
     return result
 
 

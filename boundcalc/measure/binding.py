@@ -92,7 +92,7 @@ def concrete_graph(spec: Spec) -> nx.DiGraph:
 def weight_slots(spec: Spec, graph: nx.DiGraph) -> list[WeightSlot]:
     """The weight layers in declaration order with their expected tensor shapes."""
     slots = []
-    for node in _declaration_order(spec.layers, graph):
+    for node in declaration_order(spec.layers, graph):
         attrs = graph.nodes[node]
         if attrs["op"] not in ("linear", "conv2d"):
             continue
@@ -173,13 +173,13 @@ def bind(spec: Spec, checkpoint: Checkpoint, graph: nx.DiGraph | None = None) ->
     return binding
 
 
-def _declaration_order(items: tuple, graph: nx.DiGraph, suffix: str = "") -> list[str]:
+def declaration_order(items: tuple, graph: nx.DiGraph, suffix: str = "") -> list[str]:
     """Graph node names in the order the spec declares them (numeric repeats expanded as name[t])."""
     out: list[str] = []
     for item in items:
         if isinstance(item, Repeat):
             for t in range(1, int(item.count) + 1):
-                out.extend(_declaration_order(item.body, graph, f"[{t}]"))
+                out.extend(declaration_order(item.body, graph, f"[{t}]"))
         else:
             out.append(item.name + suffix)
     return [n for n in out if n in graph]
