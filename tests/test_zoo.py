@@ -174,3 +174,11 @@ def test_zoo_evaluate_on_an_existing_scheduler(small_zoo, digits, tmp_path):
                                      "--scheduler", cluster.scheduler_address, "--out", str(tmp_path), "-f", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["evaluated"] == 2
+
+
+def test_zoo_with_a_symbolic_spec_infers_sizes_per_model(small_zoo, digits, tmp_path):
+    result = runner.invoke(app, ["zoo", "evaluate", str(small_zoo), "--spec", str(SPECS / "lowrank_mlp.yaml"),
+                                 "--data", str(digits["root"] / "train.npz"), "--margin-percentile", "50",
+                                 "--out", str(tmp_path), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["evaluated"] == 2

@@ -110,22 +110,35 @@ def _evaluate(task: ZooTask):
 
     from boundcalc.evaluate import evaluate_checkpoint
     from boundcalc.measure.checkpoint import open_checkpoint
+    from boundcalc.measure.infer import concrete_spec
     from boundcalc.measure.quantities import MeasureOptions
+    from boundcalc.spec.load import load_spec
 
     torch.set_num_threads(1)    # one model per worker process; parallelism comes from the workers
-    spec = _spec(str(task.spec))
+    checkpoint = open_checkpoint(task.model.file)
+    spec, concrete = _spec(str(task.spec))
+    inferred: dict[str, int] = {}
+    if not concrete:            # symbolic sizes: read them from this model's tensor shapes
+        spec, inferred = concrete_spec(lambda values: load_spec(task.spec, values=values), checkpoint, {})
     train = _data(str(task.data), tuple(int(d) for d in spec.data.shape)) if task.data is not None else None
     s = task.settings
-    return evaluate_checkpoint(spec, open_checkpoint(task.model.file), MeasureOptions(), train=train, test=None,
+    return evaluate_checkpoint(spec, checkpoint, MeasureOptions(), train=train, test=None,
                                percentile=s.percentile, constants=s.constants, delta=s.delta, biases=s.biases,
-                               allow_unused=s.allow_unused, keys=list(s.keys) if s.keys else None)
+                               allow_unused=s.allow_unused, keys=list(s.keys) if s.keys else None, inferred=inferred)
 
 
 @functools.lru_cache(maxsize=8)
 def _spec(path: str):
+    """The spec at ``path`` and whether its sizes are all numbers (else they are inferred per model)."""
+    from boundcalc.measure.binding import concrete_graph
     from boundcalc.spec.load import load_spec
 
-    return load_spec(path)
+    spec = load_spec(path)
+    try:
+        concrete_graph(spec)
+    except BoundcalcError:
+        return spec, False
+    return spec, True
 
 
 @functools.lru_cache(maxsize=4)
@@ -194,7 +207,8 @@ def not_applicable(results: list[ZooResult]) -> dict[str, str]:
 
 
 #: what a worker imports to evaluate a model (about 3.5 s in a fresh process)
-WORKER_MODULES = ("torch", "boundcalc.evaluate", "boundcalc.measure.checkpoint", "boundcalc.measure.quantities")
+WORKER_MODULES = ("torch", "boundcalc.evaluate", "boundcalc.measure.checkpoint", "boundcalc.measure.quantities",
+                  "boundcalc.measure.infer", "boundcalc.spec.load")
 
 
 def _import_worker_modules() -> None:
