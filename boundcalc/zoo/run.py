@@ -116,19 +116,30 @@ def _evaluate(task: ZooTask):
 
     torch.set_num_threads(1)    # one model per worker process; parallelism comes from the workers
     checkpoint = open_checkpoint(task.model.file)
-    spec, concrete = _spec(str(task.spec))
+    spec, concrete = _spec(str(task.spec), _stamp(task.spec))
     inferred: dict[str, int] = {}
     if not concrete:            # symbolic sizes: read them from this model's tensor shapes
         spec, inferred = concrete_spec(lambda values: load_spec(task.spec, values=values), checkpoint, {})
-    train = _data(str(task.data), tuple(int(d) for d in spec.data.shape)) if task.data is not None else None
+    train = (_data(str(task.data), _stamp(task.data), tuple(int(d) for d in spec.data.shape))
+             if task.data is not None else None)
     s = task.settings
     return evaluate_checkpoint(spec, checkpoint, MeasureOptions(), train=train, test=None,
                                percentile=s.percentile, constants=s.constants, delta=s.delta, biases=s.biases,
                                allow_unused=s.allow_unused, keys=list(s.keys) if s.keys else None, inferred=inferred)
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    """Modification time and size: part of the cache keys below, so a worker of a long-lived scheduler never
+    reuses a spec or data file that has changed since it was read."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return (0, 0)       # the loader reports the missing file
+    return (stat.st_mtime_ns, stat.st_size)
+
+
 @functools.lru_cache(maxsize=8)
-def _spec(path: str):
+def _spec(path: str, stamp: tuple[int, int]):
     """The spec at ``path`` and whether its sizes are all numbers (else they are inferred per model)."""
     from boundcalc.measure.binding import concrete_graph
     from boundcalc.spec.load import load_spec
@@ -142,7 +153,7 @@ def _spec(path: str):
 
 
 @functools.lru_cache(maxsize=4)
-def _data(path: str, shape: tuple[int, ...]):
+def _data(path: str, stamp: tuple[int, int], shape: tuple[int, ...]):
     from boundcalc.measure.data import load_npz
 
     return load_npz(path, shape)
