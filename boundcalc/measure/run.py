@@ -60,7 +60,8 @@ class BoundModel:
 def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions, *, init: Checkpoint | None = None,
                      biases: str = "fold", allow_unused: bool = False, on_tensor: Progress = _noop) -> BoundModel:
     """Bind ``spec`` to ``checkpoint`` (BindingError with the full report on a mismatch) and measure each bound
-    layer as the bounds see it (folded with its bias when ``biases='fold'``)."""
+    layer as the bounds see it: folded with its bias for ``biases='fold'``; the weight alone for 'drop' (biases
+    left out of the forward pass too) and 'keep' (biases used in the forward pass; for diagnostics)."""
     if biases not in BIAS_MODES:
         raise BoundcalcError(f"unknown bias mode {biases!r} (known: {', '.join(BIAS_MODES)})")
     graph = concrete_graph(spec)
