@@ -108,6 +108,11 @@ def weight_slots(spec: Spec, graph: nx.DiGraph) -> list[WeightSlot]:
     return slots
 
 
+def weight_candidates(checkpoint: Checkpoint) -> list[TensorInfo]:
+    """Tensors a layer without ``param:`` can bind to, in checkpoint order: floating, 2-D (dense) or 4-D (conv)."""
+    return [i for i in checkpoint.infos.values() if i.is_float and len(i.shape) in (2, 4)]
+
+
 def bind(spec: Spec, checkpoint: Checkpoint, graph: nx.DiGraph | None = None) -> Binding:
     """Bind every weight layer of ``spec`` to a tensor of ``checkpoint``; never raises on a mismatch (the
     rows say what is wrong), only on a spec that cannot be made concrete."""
@@ -138,7 +143,7 @@ def bind(spec: Spec, checkpoint: Checkpoint, graph: nx.DiGraph | None = None) ->
         else:
             outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, info.shape, "bound")
             taken.add(slot.param)
-    candidates = [i for i in infos.values() if i.is_float and len(i.shape) in (2, 4) and i.name not in taken]
+    candidates = [i for i in weight_candidates(checkpoint) if i.name not in taken]
     for slot in pending:
         match = next((i for i in candidates if i.name not in taken and i.shape == slot.shape), None)
         if match is None:

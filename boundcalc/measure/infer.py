@@ -20,8 +20,8 @@ import sympy as sp
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.graph.build import INPUT, build_graph
-from boundcalc.measure.binding import _resolve_param, declaration_order
-from boundcalc.measure.checkpoint import Checkpoint, TensorInfo
+from boundcalc.measure.binding import _resolve_param, declaration_order, weight_candidates
+from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.spec.load import Repeat, Spec
 
 WEIGHT_OPS = ("linear", "conv2d")
@@ -39,10 +39,6 @@ def concrete_spec(load: Callable[[dict], Spec], checkpoint: Checkpoint,
         inferred.update(sizes)
         spec = load({**values, **inferred})
     return spec, inferred
-
-
-def _weight_tensors(checkpoint: Checkpoint) -> list[TensorInfo]:
-    return [i for i in checkpoint.infos.values() if i.is_float and len(i.shape) in (2, 4)]
 
 
 def _weights_in(items) -> int:
@@ -67,7 +63,7 @@ def _repeat_count(spec: Spec, checkpoint: Checkpoint) -> dict[str, int]:
     repeat = symbolic[0]
     per_iteration = _weights_in(repeat.body)
     outside = _weights_in(spec.layers)
-    tensors = len(_weight_tensors(checkpoint))
+    tensors = len(weight_candidates(checkpoint))
     iterations, rest = divmod(tensors - outside, per_iteration) if per_iteration else (0, 1)
     if rest or iterations < 1:
         raise BoundcalcError(f"{spec.file}: cannot infer the count of repeat {repeat.name!r} from {checkpoint.path}: "
@@ -86,7 +82,7 @@ def _sizes(spec: Spec, checkpoint: Checkpoint) -> dict[str, int]:
         param = _resolve_param(attrs["layer"].params.get("param"), attrs["index"])
         if param is not None and param in checkpoint.infos:
             named[node] = checkpoint.infos[param]
-    unnamed = iter(i for i in _weight_tensors(checkpoint) if i not in named.values())
+    unnamed = iter(i for i in weight_candidates(checkpoint) if i not in named.values())
     equations = []
     for node in order:
         info = named.get(node) or next(unnamed, None)

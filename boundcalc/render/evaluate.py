@@ -17,6 +17,7 @@ from boundcalc.evaluate import BoundValue, Evaluation
 from boundcalc.measure.binding import Binding
 from boundcalc.measure.quantities import MeasureOptions, WeightMeasurement
 from boundcalc.render.compare import STATUS_LABEL
+from boundcalc.render.json_ import finite
 
 
 def num(value: float | None, digits: int = 4) -> str:
@@ -171,14 +172,9 @@ def evaluation_markdown(ev: Evaluation) -> str:
 
 def _bound_dict(b: BoundValue) -> dict[str, Any]:
     return {"key": b.key, "title": b.title, "status": b.status, "applies": b.applies, "reason": b.reason or None,
-            "complexity": _finite(b.complexity), "complexity_log10": b.complexity_log10, "gap": _finite(b.gap),
+            "complexity": finite(b.complexity), "complexity_log10": b.complexity_log10, "gap": finite(b.gap),
             "gap_log10": b.gap_log10, "test_error_bound": b.test_error_bound, "vacuous": b.vacuous,
             "order_only": b.status == "order", "method": b.method, "caveats": list(b.caveats)}
-
-
-def _finite(value: float | None) -> float | None:
-    """JSON has no inf: a value beyond the float range is null (its log10 is always given)."""
-    return value if value is None or math.isfinite(value) else None
 
 
 def _jsonable(value: Any) -> Any:

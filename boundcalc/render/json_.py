@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import sympy as sp
 
 from boundcalc.bound import Bound
 from boundcalc.render.names import to_latex
+
+
+def finite(value: Any) -> Any:
+    """JSON has no inf or NaN: such floats become null, inside dicts and lists too (a log10 is always given
+    beside a value that can overflow)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
 
 
 def expression(expr: Any) -> dict[str, str] | None:

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.render.evaluate import num
+from boundcalc.render.json_ import finite
 from boundcalc.render.plots import scatter
 from boundcalc.zoo.run import BoundSummary, Settings, ZooResult, not_applicable
 
@@ -46,20 +47,10 @@ def _cell(value) -> str:
     return "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else repr(value)
 
 
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def summary_dict(results: list[ZooResult], summary: list[BoundSummary], settings: Settings, spec: str,
                  data: str | None) -> dict:
     failed = [{"id": r.id, "file": r.file, "error": r.error} for r in results if not r.ok]
-    return _finite({
+    return finite({
         "spec": spec, "data": data, "models": len(results), "evaluated": len(results) - len(failed),
         "failed": failed,
         "settings": {"constants": settings.constants, "margin_percentile": settings.percentile,
@@ -78,7 +69,7 @@ def write_results(results: list[ZooResult], summary: dict, out: Path) -> list[Pa
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / "results.csv", out / "results.json", out / "summary.json"]
         paths[0].write_text(results_csv(results), encoding="utf-8")
-        paths[1].write_text(json.dumps([_finite(r.to_dict()) for r in results], indent=1), encoding="utf-8")
+        paths[1].write_text(json.dumps([finite(r.to_dict()) for r in results], indent=1), encoding="utf-8")
         paths[2].write_text(json.dumps(summary, indent=2), encoding="utf-8")
     except OSError as err:
         raise BoundcalcError(f"{out}: cannot write the results ({err})") from None
