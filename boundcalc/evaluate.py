@@ -252,6 +252,7 @@ def _assumptions(model: BoundModel, options: MeasureOptions, data: DataSummary |
     out += options.describe()
     out.append("(2,1) norms b_i: " + ("distance to --init, ‖(W − W₀)ᵀ‖₂,₁" if use_init else "reference M = 0, ‖Wᵀ‖₂,₁"))
     out += model.notes
+    out += [f"{wm.layer or wm.tensor}: {note}" for wm in model.measurements.values() for note in wm.notes]
     if data is not None:
         out.append(f"data {data.file}: m = {data.m}, ‖X‖_F = {data.frobenius:.6g}, R = max‖x_i‖ = {data.max_norm:.6g}"
                    + (" (inputs with the constant coordinate)" if model.folded else ""))

@@ -158,6 +158,22 @@ def test_measure_cli_on_a_safetensors_file(digits):
     assert report["tensors"][1]["matrix"]["spectral"] == pytest.approx(np.linalg.norm(w, 2))
 
 
+def test_measure_cli_without_the_spectrum(digits):
+    path = str(digits["root"] / "mlp.pt")
+    full = json.loads(runner.invoke(app, ["measure", path, "-f", "json"]).stdout)
+    lean = runner.invoke(app, ["measure", path, "-f", "json", "--no-spectrum"])
+    assert lean.exit_code == 0, lean.output
+    lean = json.loads(lean.stdout)
+    assert lean["options"]["spectrum"] is False and any("--no-spectrum" in line for line in lean["method"])
+    for a, b in zip(full["tensors"], lean["tensors"]):
+        w = digits["mlp"][int(a["tensor"].split(".")[0])].weight.detach().double().numpy()
+        assert b["matrix"]["spectral"] == pytest.approx(np.linalg.norm(w, 2), rel=1e-9)
+        assert b["matrix"]["rank"] == a["matrix"]["rank"] == np.linalg.matrix_rank(w.astype(np.float32))
+        assert b["matrix"]["energy_rank"] is b["matrix"]["effective_rank"] is b["matrix"]["tail_energy"] is None
+    text = runner.invoke(app, ["measure", path, "--no-spectrum"])
+    assert text.exit_code == 0 and "—" in text.stdout and "Lanczos" in text.stdout
+
+
 def test_measure_cli_refuses_a_malicious_pickle(tmp_path):
     from tests.helpers import WritesAFile
 

@@ -45,27 +45,81 @@ MATRICES = {
     "rank 5 float64": lambda rng: rng.standard_normal((20, 5)) @ rng.standard_normal((5, 16)),
     "graded spectrum": lambda rng: (np.linalg.qr(rng.standard_normal((12, 12)))[0] @ np.diag(10.0 ** -np.arange(12) / 2)
                                     ).astype(np.float32),
+    # ≥ 32 columns: σ₁ by Lanczos and the rank by the Cholesky certificate without the spectrum
+    "random 5000×40 (several blocks)": lambda rng: rng.standard_normal((5000, 40)).astype(np.float32),
+    "random 48×3000 (wide, several blocks)": lambda rng: rng.standard_normal((48, 3000)).astype(np.float32),
+    "rank 6 in 64×48": lambda rng: (rng.standard_normal((64, 6)) @ rng.standard_normal((6, 48))).astype(np.float32),
+    "σ₁ = σ₂ in 50×40": lambda rng: (np.linalg.qr(rng.standard_normal((50, 40)))[0]
+                                      @ np.diag([3.0, 3.0] + list(np.linspace(2, 0.1, 38)))).astype(np.float32),
 }
 
 
 @pytest.mark.parametrize("name", sorted(MATRICES))
 @pytest.mark.parametrize("method", ["auto", "gram", "svd"])
-def test_matrix_quantities_match_numpy(name, method):
+@pytest.mark.parametrize("spectrum", [True, False])
+def test_matrix_quantities_match_numpy(name, method, spectrum):
     w = MATRICES[name](np.random.default_rng(3))
-    options = MeasureOptions(svd=method, tail_k=2, energy=0.9)
+    options = MeasureOptions(svd=method, tail_k=2, energy=0.9, spectrum=spectrum)
     got = measure_weight(torch.from_numpy(w), options, tensor=name)
     want = numpy_quantities(w, k=2, energy=0.9)
     q = got.matrix
-    assert q.spectral == pytest.approx(want["spectral"], rel=1e-6)
-    assert q.frobenius == pytest.approx(want["frobenius"], rel=1e-6)
-    assert got.row_norm_21 == pytest.approx(want["row_norm_21"], rel=1e-6)
-    assert q.stable_rank == pytest.approx(want["stable_rank"], rel=1e-5)
-    assert q.effective_rank == pytest.approx(want["effective_rank"], rel=1e-5)
-    assert q.tail_energy == pytest.approx(want["tail_energy"], rel=1e-5, abs=1e-6 * want["spectral"])
-    assert q.energy_rank == want["energy_rank"]
+    assert q.spectral == pytest.approx(want["spectral"], rel=1e-9)
+    assert q.frobenius == pytest.approx(want["frobenius"], rel=1e-9)
+    assert got.row_norm_21 == pytest.approx(want["row_norm_21"], rel=1e-9)
+    assert q.stable_rank == pytest.approx(want["stable_rank"], rel=1e-8)
+    if spectrum or got.svd_method == "svd":
+        assert q.effective_rank == pytest.approx(want["effective_rank"], rel=1e-5)
+        assert q.tail_energy == pytest.approx(want["tail_energy"], rel=1e-5, abs=1e-6 * want["spectral"])
+        assert q.energy_rank == want["energy_rank"]
+    else:
+        assert q.effective_rank is q.tail_energy is q.energy_rank is None
     if method == "gram" and w.dtype == np.float64:
-        return   # the Gram method does not resolve float64's tolerance (documented; 'auto' uses the SVD)
+        assert any("unreliable" in note for note in got.notes)
+        return   # the Gram method does not resolve float64's tolerance (stated; 'auto' uses the SVD)
+    assert got.svd_method == ("svd" if method == "svd" or w.dtype == np.float64 else "gram")
+    assert not got.notes
     assert q.rank == want["rank"]
+
+
+def test_auto_method_takes_the_svd_when_the_gram_matrix_cannot_resolve_the_tolerance():
+    rng = np.random.default_rng(1)
+    w = (np.linalg.qr(rng.standard_normal((40, 40)))[0] @ np.diag(np.r_[np.ones(39), 1e-8])).astype(np.float32)
+    fine = measure_weight(torch.from_numpy(w), MeasureOptions(rank_rtol=1e-9), tensor="w")
+    assert fine.svd_method == "svd" and fine.matrix.rank == 40 == np.linalg.matrix_rank(w.astype(np.float64), tol=1e-9)
+    coarse = measure_weight(torch.from_numpy(w), MeasureOptions(rank_rtol=1e-4, spectrum=False), tensor="w")
+    assert coarse.svd_method == "gram" and coarse.matrix.rank == 39
+
+
+def test_gram_and_row_norms_in_blocks():
+    rng = np.random.default_rng(5)
+    for shape in [(37, 5), (5, 37), (8, 8), (1, 9)]:
+        w = rng.standard_normal(shape).astype(np.float32)
+        for block in (1, 3, 64):
+            gram, rows = linalg.gram_and_row_norms(torch.from_numpy(w), block_rows=block)
+            w64 = w.astype(np.float64)
+            small = w64.T @ w64 if shape[0] >= shape[1] else w64 @ w64.T
+            np.testing.assert_allclose(gram, small, rtol=1e-12, atol=1e-12)
+            assert rows == pytest.approx(np.linalg.norm(w64, axis=1).sum(), rel=1e-12)
+
+
+def test_gram_of_half_precision_weights():
+    w = torch.randn(40, 33, generator=torch.Generator().manual_seed(2)).to(torch.bfloat16)
+    exact = w.to(torch.float64).numpy()
+    got = measure_weight(w, MeasureOptions(spectrum=False), tensor="w")
+    assert got.matrix.spectral == pytest.approx(np.linalg.norm(exact, 2), rel=1e-9)
+    sigma = np.linalg.svd(exact, compute_uv=False)
+    assert got.matrix.rank == int((sigma > sigma[0] * 40 * 2.0 ** -7).sum()) == 23   # ε(bfloat16) = 2⁻⁷
+    assert got.dtype == "bfloat16"
+
+
+def test_cholesky_certificate_at_the_threshold():
+    rng = np.random.default_rng(4)
+    q = np.linalg.qr(rng.standard_normal((40, 40)))[0]
+    eig = np.linspace(1.0, 2.0, 40)
+    gram = q @ np.diag(eig) @ q.T
+    assert linalg.all_eigenvalues_above(gram, 0.999)
+    assert not linalg.all_eigenvalues_above(gram, 1.001)
+    assert linalg.top_eigenvalue(gram) == pytest.approx(2.0, rel=1e-12)
 
 
 def test_rank_tolerances_are_stated_and_used():
@@ -211,13 +265,17 @@ def test_truncated_safetensors(tmp_path):
             ckpt.tensor(info.name)
 
 
-def test_nan_tensor_is_named(tmp_path):
-    state = small_state()
-    state["2.weight"][1, 1] = float("nan")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.float8_e5m2])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_tensor_is_named(tmp_path, dtype, bad):
+    state = {k: v.to(dtype) for k, v in small_state().items()}
+    state["2.weight"][1, 1] = bad
+    state["2.weight"][0, 2] = bad
     save_file(state, tmp_path / "w.safetensors")
     ckpt = open_checkpoint(tmp_path / "w.safetensors")
-    with pytest.raises(CheckpointError, match=r"w\.safetensors: tensor '2\.weight' contains 1 NaN/Inf"):
+    with pytest.raises(CheckpointError, match=r"w\.safetensors: tensor '2\.weight' contains 2 NaN/Inf"):
         ckpt.tensor("2.weight")
+    assert torch.equal(ckpt.tensor("0.weight"), small_state()["0.weight"].to(dtype))
 
 
 # -- binding ----------------------------------------------------------------------------------------

@@ -1,12 +1,18 @@
 """Linear algebra on one weight tensor: singular values, ranks with a stated tolerance, conv operator norms.
 
-Every function takes a torch tensor and returns numbers; nothing here knows about specs or symbols.
+Every function takes a torch tensor (or the float64 Gram matrix made from one) and returns numbers; nothing
+here knows about specs or symbols.
 
-Singular values, method ``"gram"`` (the default for float32/16 weights): the eigenvalues of the smaller Gram
-matrix WᵀW (or WWᵀ), formed and decomposed in float64. The absolute error of σ_i² is about
-n·ε₆₄·σ₁², so σ_i is resolved down to ≈ √n·10⁻⁸·σ₁ — finer than the float32 rank tolerance
-σ₁·max(m,n)·ε₃₂ (≥ 10⁻⁵·σ₁), and as accurate as a float32 SVD. Float64 weights use ``"svd"`` (LAPACK
-gesdd via ``torch.linalg.svdvals``), since their rank tolerance is below what a Gram matrix resolves.
+Singular values, method ``"gram"``: the eigenvalues of the smaller Gram matrix WᵀW (or WWᵀ), formed (BLAS
+syrk) and decomposed in float64. The absolute error of σ_i² is about n·ε₆₄·σ₁², so σ_i is resolved down to
+``gram_resolution`` ≈ √(n·ε₆₄)·σ₁ (2·10⁻⁷·σ₁ for n = 384) — finer than the float32 rank tolerance
+σ₁·max(m,n)·ε₃₂ (≥ 10⁻⁵·σ₁ there), and as accurate as a float32 SVD. ``"svd"`` is LAPACK gesdd in float64
+(``torch.linalg.svdvals``); ``"auto"`` takes the Gram method unless the rank tolerance is finer than ten
+times its resolution (float64 weights, or a small ``--rank-rtol``), and then the SVD.
+
+Without the whole spectrum (``--no-spectrum``), σ₁ comes from Lanczos iteration on the Gram matrix (ARPACK,
+to relative accuracy 10⁻¹²) and the rank from a Cholesky certificate: G − τ²I is positive definite exactly when
+every σ_i > τ. Only a matrix that fails the certificate has its eigenvalues computed.
 
 Convolutions (Sedghi, Gupta & Long 2019): the circular convolution on an N×N grid is block-diagonalised by
 the 2-D DFT, its singular values are those of the c_out × c_in matrices K̂(u, v). A zero-padded convolution
@@ -17,26 +23,17 @@ stride 1 with circular padding. Power iteration on the operator itself converges
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import numpy as np
 import torch
 
 SVD_METHODS = ("auto", "gram", "svd")
-
-
-def singular_values(matrix: torch.Tensor, method: str = "auto") -> tuple[torch.Tensor, str]:
-    """Singular values of a 2-D tensor in descending order (float64), and the method used."""
-    if method == "auto":
-        method = "svd" if matrix.dtype == torch.float64 else "gram"
-    if method == "svd":
-        return torch.linalg.svdvals(matrix.to(torch.float64)), "svd"
-    if method != "gram":
-        raise ValueError(f"unknown singular-value method {method!r}")
-    wide = matrix.to(torch.float64)
-    if wide.shape[0] < wide.shape[1]:
-        wide = wide.T
-    gram = wide.T @ wide
-    eig = torch.linalg.eigvalsh(gram).clamp_min(0.0)
-    return eig.flip(0).sqrt(), "gram"
+#: below this size the whole spectrum is cheaper than Lanczos iteration
+_LANCZOS_MIN_SIZE = 32
+#: Lanczos stops at a residual ‖Gx − θx‖ ≤ this·θ, so |λ₁ − θ| ≤ this·λ₁ and σ₁ is accurate to half of it
+LANCZOS_RTOL = 1e-12
 
 
 def machine_epsilon(dtype: torch.dtype) -> float:
@@ -47,6 +44,90 @@ def machine_epsilon(dtype: torch.dtype) -> float:
 def numpy_rank_tolerance(sigma_max: float, shape: tuple[int, ...], dtype: torch.dtype) -> float:
     """numpy.linalg.matrix_rank's default: σ₁·max(m, n)·ε(dtype)."""
     return sigma_max * max(shape) * machine_epsilon(dtype)
+
+
+def gram_resolution(shape: tuple[int, ...]) -> float:
+    """Smallest σ_i/σ₁ the float64 Gram method resolves: √(max(m, n)·ε₆₄)."""
+    return math.sqrt(max(shape) * torch.finfo(torch.float64).eps)
+
+
+def choose_svd_method(requested: str, shape: tuple[int, ...], relative_tolerance: float) -> str:
+    """``requested`` unless it is "auto": then "gram" when it resolves the rank tolerance (σ_i > rtol·σ₁)
+    with a factor 10 to spare, else "svd"."""
+    if requested not in SVD_METHODS:
+        raise ValueError(f"unknown singular-value method {requested!r}")
+    if requested != "auto":
+        return requested
+    return "gram" if relative_tolerance >= 10 * gram_resolution(shape) else "svd"
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch (OpenMP) threads. The Gram method does its heavy work in numpy's
+    BLAS; after each torch call torch's idle OpenMP threads spin and take the cores from it, so a loop over
+    tensors runs with one torch thread (MiniLM-L6 on 2 cores: 1.0 s with torch's 2 threads, 0.5 s with 1;
+    bench/measure_minilm.py)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def svd_singular_values(matrix: torch.Tensor) -> torch.Tensor:
+    """Singular values in descending order by LAPACK gesdd in float64."""
+    return torch.linalg.svdvals(matrix.to(torch.float64))
+
+
+def gram_and_row_norms(matrix: torch.Tensor, block_rows: int = 2048) -> tuple[np.ndarray, float]:
+    """The smaller Gram matrix (WᵀW or WWᵀ) in float64, and ‖Wᵀ‖₂,₁ = Σ_j ‖W_j,:‖₂, in one pass that converts
+    W to float64 a block of rows at a time (no float64 copy of the whole matrix; numpy calls BLAS syrk for
+    BᵀB, half the work of a general product)."""
+    tall = matrix.shape[0] >= matrix.shape[1]
+    source = matrix if tall else matrix.T
+    rows, cols = source.shape
+    gram = np.zeros((cols, cols))
+    squares = np.empty(rows) if tall else None          # squared row norms of W, when its rows are source's
+    buffer = torch.empty((min(block_rows, rows), cols), dtype=torch.float64)
+    for start in range(0, rows, block_rows):
+        block = buffer[:min(block_rows, rows - start)]
+        block.copy_(source[start:start + block_rows])
+        values = block.numpy()
+        gram += values.T @ values
+        if squares is not None:
+            squares[start:start + len(values)] = np.einsum("ij,ij->i", values, values)
+    if squares is None:
+        squares = np.diag(gram)                          # W's rows are source's columns: diag(WWᵀ)
+    return gram, float(np.sqrt(squares).sum())
+
+
+def gram_singular_values(gram: np.ndarray) -> torch.Tensor:
+    """√ of the Gram matrix's eigenvalues (negative rounding clamped to 0), descending."""
+    eig = np.linalg.eigvalsh(gram)
+    return torch.from_numpy(np.sqrt(np.clip(eig[::-1], 0.0, None)).copy())
+
+
+def top_eigenvalue(gram: np.ndarray) -> float:
+    """Largest eigenvalue of a symmetric PSD matrix: Lanczos (ARPACK) to relative accuracy ``LANCZOS_RTOL``
+    from a fixed start; the whole spectrum for small matrices, or if Lanczos does not converge."""
+    n = gram.shape[0]
+    if n >= _LANCZOS_MIN_SIZE:
+        from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+
+        start = np.random.default_rng(0).standard_normal(n)
+        try:
+            return float(eigsh(gram, k=1, which="LA", tol=LANCZOS_RTOL, v0=start, return_eigenvectors=False)[0])
+        except ArpackNoConvergence:
+            pass
+    return float(np.linalg.eigvalsh(gram)[-1]) if n else 0.0
+
+
+def all_eigenvalues_above(gram: np.ndarray, threshold: float) -> bool:
+    """Whether every eigenvalue of ``gram`` exceeds ``threshold``: a Cholesky factorisation of
+    gram − threshold·I succeeds exactly when it is positive definite (up to n·ε₆₄·‖gram‖)."""
+    shifted = torch.from_numpy(gram - threshold * np.eye(gram.shape[0]))
+    return int(torch.linalg.cholesky_ex(shifted).info) == 0
 
 
 # -- convolutions ---------------------------------------------------------------------------------

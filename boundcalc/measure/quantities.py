@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 
 from boundcalc.measure import linalg
@@ -29,7 +30,8 @@ UPPER_BOUND_METHODS = frozenset({"fft"})
 class MeasureOptions:
     """How to measure; every choice is printed with the results."""
 
-    svd: str = "auto"                  # auto | gram | svd (see linalg.singular_values)
+    svd: str = "auto"                  # auto | gram | svd (see linalg.choose_svd_method)
+    spectrum: bool = True              # False: σ₁, ‖W‖_F, ranks, stable rank only (Lanczos + Cholesky, no spectrum)
     rank_rtol: float | None = None     # None: numpy's σ₁·max(m,n)·ε(dtype); else σ_i > rtol·σ₁
     energy: float = 0.99               # rank at an energy threshold: smallest k with Σ_{j≤k} σ_j² ≥ energy·‖W‖_F²
     tail_k: int = 10                   # K of dist_K (Frobenius distance to rank K)
@@ -39,41 +41,49 @@ class MeasureOptions:
     def describe(self) -> list[str]:
         tol = ("numpy matrix_rank convention: σ_i > σ₁·max(m, n)·ε(stored dtype)" if self.rank_rtol is None
                else f"σ_i > {self.rank_rtol:g}·σ₁")
-        return [f"singular values: {self.svd} ({_SVD_NOTE[self.svd]})",
-                f"rank tolerance: {tol}",
-                f"energy rank: smallest k with Σ_(j≤k) σ_j² ≥ {self.energy:g}·‖W‖_F²",
-                f"tail energy dist_K = √(Σ_(j>K) σ_j²) with K = {self.tail_k}",
-                f"conv operator norm used in bounds: {self.conv_norm} — {CONV_NORM_METHODS[self.conv_norm]}"]
+        lines = [f"singular values: {self.svd} ({_SVD_NOTE[self.svd]})", f"rank tolerance: {tol}"]
+        if self.spectrum:
+            lines += [f"energy rank: smallest k with Σ_(j≤k) σ_j² ≥ {self.energy:g}·‖W‖_F²",
+                      f"tail energy dist_K = √(Σ_(j>K) σ_j²) with K = {self.tail_k}"]
+        else:
+            lines.append("no spectrum (--no-spectrum): with the Gram method σ₁ is from Lanczos iteration (ARPACK, to "
+                         "machine precision) and the rank from a Cholesky certificate of WᵀW − τ²I; energy rank, "
+                         "effective rank and dist_K are not measured")
+        lines.append(f"conv operator norm used in bounds: {self.conv_norm} — {CONV_NORM_METHODS[self.conv_norm]}")
+        return lines
 
 
-_SVD_NOTE = {"auto": "float64 Gram eigenvalues for float32/16 weights, LAPACK SVD for float64",
+_SVD_NOTE = {"auto": "float64 Gram eigenvalues when they resolve the rank tolerance (float32/16 weights), "
+                     "LAPACK SVD in float64 otherwise",
              "gram": "eigenvalues of the smaller Gram matrix in float64",
              "svd": "LAPACK SVD in float64"}
 
 
 @dataclass(frozen=True)
 class SpectrumQuantities:
-    """Numbers that depend only on the singular values σ₁ ≥ σ₂ ≥ … ≥ 0."""
+    """Numbers that depend only on the singular values σ₁ ≥ σ₂ ≥ … ≥ 0 (the last three are None when the
+    spectrum was not computed)."""
 
     spectral: float
     frobenius: float
     rank: int
     rank_tolerance: float
-    energy_rank: int
+    energy_rank: int | None
     stable_rank: float
-    effective_rank: float
-    tail_energy: float
+    effective_rank: float | None
+    tail_energy: float | None
 
 
-def spectrum_quantities(sigma: torch.Tensor, tolerance: float, energy: float, tail_k: int) -> SpectrumQuantities:
-    """Spectral and Frobenius norms, ranks, stable rank f²/s², effective rank exp(H(σ/Σσ)) (Roy & Vetterli
-    2007), and dist_K = √(Σ_{j>K} σ_j²) (Eckart–Young: the Frobenius distance to the nearest rank-K matrix)."""
+def spectrum_quantities(sigma: torch.Tensor, relative_tolerance: float, energy: float,
+                        tail_k: int) -> SpectrumQuantities:
+    """Spectral and Frobenius norms, the rank at τ = relative_tolerance·σ₁, the energy rank, stable rank f²/s²,
+    effective rank exp(H(σ/Σσ)) (Roy & Vetterli 2007), and dist_K = √(Σ_{j>K} σ_j²) (Eckart–Young: the
+    Frobenius distance to the nearest rank-K matrix)."""
     sigma = sigma.to(torch.float64)
-    if sigma.numel() == 0:
-        return SpectrumQuantities(0.0, 0.0, 0, tolerance, 0, 0.0, 0.0, 0.0)
+    spectral = float(sigma[0]) if sigma.numel() else 0.0
+    tolerance = relative_tolerance * spectral
     energies = sigma ** 2
     total = float(energies.sum())
-    spectral = float(sigma[0])
     if total == 0.0:
         return SpectrumQuantities(0.0, 0.0, 0, tolerance, 0, 0.0, 0.0, 0.0)
     cumulative = torch.cumsum(energies, 0)
@@ -133,14 +143,22 @@ def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str
     """Measure one dense (2-D) or conv (4-D) weight; conv operator norms need ``geometry``."""
     stored_dtype = stored_dtype or weight.dtype
     matrix = weight.reshape(weight.shape[0], -1)
-    sigma, method = linalg.singular_values(matrix, options.svd)
-    spectral = float(sigma[0]) if sigma.numel() else 0.0
-    tolerance = (linalg.numpy_rank_tolerance(spectral, tuple(matrix.shape), stored_dtype) if options.rank_rtol is None
-                 else options.rank_rtol * spectral)
-    quantities = spectrum_quantities(sigma, tolerance, options.energy, options.tail_k)
-    rows = _row_norm_21(matrix)
+    shape = tuple(matrix.shape)
+    relative = (options.rank_rtol if options.rank_rtol is not None
+                else linalg.numpy_rank_tolerance(1.0, shape, stored_dtype))
+    method = linalg.choose_svd_method(options.svd, shape, relative)
+    if method == "gram":
+        gram, rows = linalg.gram_and_row_norms(matrix)
+        quantities = (spectrum_quantities(linalg.gram_singular_values(gram), relative, options.energy, options.tail_k)
+                      if options.spectrum else _quantities_without_spectrum(gram, relative))
+    else:
+        quantities = spectrum_quantities(linalg.svd_singular_values(matrix), relative, options.energy, options.tail_k)
+        rows = _row_norm_21(matrix)
     measured = WeightMeasurement(tensor=tensor, shape=tuple(weight.shape), dtype=str(stored_dtype).removeprefix("torch."),
                                  layer=layer, svd_method=method, matrix=quantities, row_norm_21=rows)
+    if method == "gram" and relative < 10 * linalg.gram_resolution(shape):
+        measured.notes.append(f"rank tolerance {relative:.1e}·σ₁ is below what the Gram method resolves "
+                              f"(≈ {linalg.gram_resolution(shape):.1e}·σ₁): the rank is unreliable; use --svd svd")
     if init is not None:
         diff = matrix.to(torch.float64) - init.reshape(matrix.shape).to(torch.float64)
         measured.init = {"spectral": float(torch.linalg.matrix_norm(diff, ord=2)),
@@ -149,6 +167,23 @@ def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str
     if weight.dim() == 4 and geometry is not None:
         measured.conv = conv_norms(weight, geometry, options)
     return measured
+
+
+def _quantities_without_spectrum(gram: np.ndarray, relative_tolerance: float) -> SpectrumQuantities:
+    """σ₁ by Lanczos, ‖W‖_F² = tr(G), and the rank at τ = rtol·σ₁: full when G − τ²I passes the Cholesky
+    certificate, else counted on the whole spectrum (rare, and then exactly as with the spectrum)."""
+    top = linalg.top_eigenvalue(gram)
+    total = float(np.trace(gram))
+    spectral = math.sqrt(max(top, 0.0))
+    tolerance = relative_tolerance * spectral
+    if total == 0.0:
+        return SpectrumQuantities(0.0, 0.0, 0, tolerance, None, 0.0, None, None)
+    if linalg.all_eigenvalues_above(gram, tolerance ** 2):
+        rank = gram.shape[0]
+    else:
+        rank = int((linalg.gram_singular_values(gram) > tolerance).sum())
+    return SpectrumQuantities(spectral=spectral, frobenius=math.sqrt(total), rank=rank, rank_tolerance=tolerance,
+                              energy_rank=None, stable_rank=total / top, effective_rank=None, tail_energy=None)
 
 
 def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOptions) -> dict[str, float]:
@@ -162,4 +197,4 @@ def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOpt
 
 
 def _row_norm_21(matrix: torch.Tensor) -> float:
-    return float(torch.linalg.vector_norm(matrix, dim=1, dtype=torch.float64).sum())
+    return float(torch.linalg.vector_norm(matrix.to(torch.float64), dim=1).sum())

@@ -12,6 +12,7 @@ import torch
 from boundcalc.errors import BoundcalcError
 from boundcalc.measure.binding import Binding, BindingError, bind, concrete_graph
 from boundcalc.measure.checkpoint import Checkpoint
+from boundcalc.measure.linalg import torch_threads
 from boundcalc.measure.quantities import ConvGeometry, MeasureOptions, WeightMeasurement, measure_weight
 from boundcalc.spec.load import Spec
 
@@ -33,13 +34,15 @@ def _noop(done: int, total: int, name: str) -> None:
 
 def measure_checkpoint(checkpoint: Checkpoint, options: MeasureOptions, init: Checkpoint | None = None,
                        on_tensor: Progress = _noop) -> list[WeightMeasurement]:
-    """Every floating-point tensor with ≥ 2 dimensions (conv kernels as reshaped c_out × c_in·kh·kw)."""
+    """Every floating-point tensor with ≥ 2 dimensions (conv kernels as reshaped c_out × c_in·kh·kw), with one
+    torch thread (see ``linalg.torch_threads``)."""
     names = [i.name for i in checkpoint if i.is_float and len(i.shape) >= 2 and min(i.shape) > 0]
     out = []
-    for done, name in enumerate(names):
-        on_tensor(done, len(names), name)
-        weight = checkpoint.tensor(name)
-        out.append(measure_weight(weight, options, tensor=name, init=_init_tensor(init, name, weight)))
+    with torch_threads(1):
+        for done, name in enumerate(names):
+            on_tensor(done, len(names), name)
+            weight = checkpoint.tensor(name)
+            out.append(measure_weight(weight, options, tensor=name, init=_init_tensor(init, name, weight)))
     on_tensor(len(names), len(names), "")
     return out
 

@@ -50,7 +50,7 @@ def measurement_table(items: list[WeightMeasurement], options: MeasureOptions, t
     for wm in items:
         q = wm.matrix
         row = [wm.tensor, wm.layer or "", "×".join(map(str, wm.shape)), num(q.spectral), num(q.frobenius),
-               num(wm.row_norm_21), str(q.rank), str(q.energy_rank), num(q.stable_rank), num(q.effective_rank),
+               num(wm.row_norm_21), str(q.rank), num(q.energy_rank), num(q.stable_rank), num(q.effective_rank),
                num(q.tail_energy)]
         if has_init:
             row += [num(wm.init["spectral"]), num(wm.init["frobenius"])] if wm.init else ["—", "—"]
@@ -61,8 +61,11 @@ def measurement_table(items: list[WeightMeasurement], options: MeasureOptions, t
     return table
 
 
-def method_lines(options: MeasureOptions, with_spec: bool) -> Panel:
-    lines = options.describe()
+def method_lines(options: MeasureOptions, items: list[WeightMeasurement], with_spec: bool) -> Panel:
+    lines = options.describe() + [f"{wm.tensor}: {note}" for wm in items for note in wm.notes]
+    if with_spec and any(wm.conv for wm in items):
+        lines.append("conv rows: ‖W‖₂ to dist_K are of the reshaped c_out × (c_in·kh·kw) kernel matrix; the op. "
+                     "columns are norms of the convolution itself on the spec's input size")
     if not with_spec:
         lines.append("without --spec, conv kernels are measured as reshaped c_out × (c_in·kh·kw) matrices and biases "
                      "are not folded; give --spec for conv operator norms")
