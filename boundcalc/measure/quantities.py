@@ -46,8 +46,8 @@ class MeasureOptions:
             lines += [f"energy rank: smallest k with Σ_(j≤k) σ_j² ≥ {self.energy:g}·‖W‖_F²",
                       f"tail energy dist_K = √(Σ_(j>K) σ_j²) with K = {self.tail_k}"]
         else:
-            lines.append("no spectrum (--no-spectrum): with the Gram method σ₁ is from Lanczos iteration (ARPACK, to "
-                         "machine precision) and the rank from a Cholesky certificate of WᵀW − τ²I; energy rank, "
+            lines.append("no spectrum (--no-spectrum): with the Gram method σ₁ is from Lanczos iteration (ARPACK, relative "
+                         "accuracy 10⁻¹²) and the rank from a Cholesky certificate of WᵀW − τ²I; energy rank, "
                          "effective rank and dist_K are not measured")
         lines.append(f"conv operator norm used in bounds: {self.conv_norm} — {CONV_NORM_METHODS[self.conv_norm]}")
         return lines
