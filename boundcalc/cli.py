@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -44,6 +45,18 @@ class RulesName(str, Enum):
 class GapForm(str, Enum):
     derived = "derived"
     printed = "printed"
+
+
+#: width for tables written to a file or a pipe (rich would fold them at 80 columns); COLUMNS overrides it
+PIPE_WIDTH = 160
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich console for results; not a terminal (a file, a pipe) and no COLUMNS: PIPE_WIDTH columns."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH
+    return console
 
 
 def _fail(message: str) -> None:
@@ -116,7 +129,7 @@ def _emit(bound, format: Format, spec_file: str) -> None:
     elif format is Format.markdown:
         typer.echo(markdown.to_markdown(bound), nl=False)
     else:
-        text.print_bound(bound, Console(highlight=False), spec_file)
+        text.print_bound(bound, _console(), spec_file)
 
 
 @app.command()
@@ -138,7 +151,7 @@ def check(
         preds = sorted(graph.predecessors(name), key=lambda u: graph.edges[u, name]["slot"])
         shape = "(" + ", ".join(map(str, attrs["shape"])) + ")"
         table.add_row(name, attrs["op"], ", ".join(preds), shape)
-    Console(highlight=False).print(table)
+    _console().print(table)
 
 
 class RegimeName(str, Enum):
@@ -181,7 +194,7 @@ def compare(
     elif format is Format.latex:
         typer.echo(view.comparison_latex(result), nl=False)
     else:
-        view.print_group(view.rich_comparison(result))
+        _console().print(view.rich_comparison(result))
 
 
 bounds_app = typer.Typer(help="The registry of published bounds.", no_args_is_help=True)
@@ -205,7 +218,7 @@ def bounds_list(
     if format is ListFormat.json:
         typer.echo(json.dumps(view.registry_dicts(entries), indent=2, ensure_ascii=False))
     else:
-        Console(highlight=False).print(view.registry_table(entries))
+        _console().print(view.registry_table(entries))
 
 
 @bounds_app.command("show")
@@ -234,7 +247,7 @@ def bounds_show(
     if format is ListFormat.json:
         typer.echo(json.dumps(view.entry_dict(entry, result, label), indent=2, ensure_ascii=False))
     else:
-        view.print_group(view.entry_view(entry, result, label))
+        _console().print(view.entry_view(entry, result, label))
 
 
 # -- measure / evaluate ---------------------------------------------------------------------------------
@@ -362,7 +375,7 @@ def _spec_output_width(spec) -> int | None:
 def _fail_binding(err) -> None:
     from boundcalc.render.evaluate import binding_table
 
-    Console(stderr=True, highlight=False).print(binding_table(err.binding))
+    _console(stderr=True).print(binding_table(err.binding))
     _fail(str(err))
 
 
@@ -417,7 +430,7 @@ def measure(
     if format is ListFormat.json:
         typer.echo(view.measurements_json(items, options, str(checkpoint), ckpt.kind))
         return
-    console = Console(highlight=False)
+    console = _console()
     console.print(view.measurement_table(items, options, f"{checkpoint} ({ckpt.kind}): {len(items)} weights"))
     console.print(view.method_lines(options, items, with_spec=loaded is not None))
 
@@ -498,7 +511,7 @@ def evaluate(
     elif format is TableFormat.markdown:
         typer.echo(view.evaluation_markdown(result), nl=False)
     else:
-        Console(highlight=False).print(view.evaluation_view(result, options))
+        _console().print(view.evaluation_view(result, options))
 
 
 @app.command()
@@ -545,7 +558,7 @@ def collapse(
     if format is ListFormat.json:
         typer.echo(view.collapse_json(rows, options, weight_decay, str(spec), str(checkpoint), str(data)))
     else:
-        Console(highlight=False).print(view.collapse_view(rows, options, weight_decay, title))
+        _console().print(view.collapse_view(rows, options, weight_decay, title))
 
 
 zoo_app = typer.Typer(help="Model zoos: a folder of checkpoints with a models.csv/models.jsonl manifest.",
@@ -609,7 +622,7 @@ def zoo_evaluate(
     if format is ListFormat.json:
         typer.echo(json.dumps(summary, indent=2))
     else:
-        console = Console(highlight=False)
+        console = _console()
         console.print(view.summary_view(summary))
         console.print("written: " + ", ".join(str(p) for p in written))
 
@@ -623,7 +636,7 @@ def list_rules() -> None:
     table.add_column("description")
     for ruleset in RULE_SETS.values():
         table.add_row(ruleset.name, ", ".join(ruleset.rules), ruleset.description)
-    Console(highlight=False).print(table)
+    _console().print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

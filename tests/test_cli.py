@@ -140,3 +140,16 @@ def test_bounds_list_and_show():
     assert any("C1, C2" in c for c in data["caveats"]) and any("typo" in c for c in data["caveats"])
     conv = runner.invoke(app, ["bounds", "show", "galanti2023", "-f", "json"])
     assert json.loads(conv.stdout)["built_on"] == "generic_cnn"
+
+
+def test_tables_written_to_a_pipe_are_not_folded_at_80_columns(monkeypatch):
+    from boundcalc.cli import PIPE_WIDTH
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    wide = runner.invoke(app, ["compare", str(SPECS / "mlp3.yaml")])
+    assert wide.exit_code == 0
+    widths = [len(line) for line in wide.stdout.splitlines()]
+    assert 80 < max(widths) <= PIPE_WIDTH
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = runner.invoke(app, ["compare", str(SPECS / "mlp3.yaml")])
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80

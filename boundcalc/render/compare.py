@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import sympy as sp
-from rich.console import Console, Group
+from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -218,6 +218,3 @@ def entry_dict(entry: PriorBound, result: Applied | Inapplicable, spec_label: st
         out["not_applicable"] = result.reason
     return out
 
-
-def print_group(group: Group) -> None:
-    Console(highlight=False).print(group)
