@@ -29,7 +29,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import boundcalc  # noqa: E402,F401  (first, as in the CLI: it sets OMP_WAIT_POLICY before torch loads OpenMP)
 import torch  # noqa: E402
 
 from boundcalc.measure.checkpoint import open_checkpoint  # noqa: E402
