@@ -278,7 +278,8 @@ SvdOpt = Annotated[SvdMethod, typer.Option("--svd", help="Singular values: 'auto
                                            "they resolve the rank tolerance, as for float32/16 weights; LAPACK SVD "
                                            "otherwise), 'gram' or 'svd'.")]
 RankTolOpt = Annotated[Optional[float], typer.Option("--rank-rtol", help="Rank counts σ_i > RTOL·σ₁ (default: "
-                                                     "numpy's σ₁·max(m,n)·ε of the stored dtype).")]
+                                                     "numpy's σ₁·max(m,n)·ε, with ε of float64 for float64 weights "
+                                                     "and of float32 otherwise).")]
 EnergyOpt = Annotated[float, typer.Option("--energy", help="Energy rank: smallest k with Σ_(j≤k) σ_j² ≥ "
                                           "ENERGY·‖W‖_F².")]
 TailOpt = Annotated[Optional[int], typer.Option("--tail-k", help="K of dist_K = √(Σ_(j>K) σ_j²) (default: the "
@@ -405,7 +406,7 @@ def measure(
     """Measure every weight of CHECKPOINT: norms, ranks, stable and effective rank, tail energy, distances."""
     from boundcalc.measure.binding import BindingError
     from boundcalc.measure.checkpoint import open_checkpoint
-    from boundcalc.measure.run import bind_and_measure, measure_checkpoint
+    from boundcalc.measure.run import bind_and_measure, measure_checkpoint, skipped_tensors
     from boundcalc.render import evaluate as view
 
     try:
@@ -427,12 +428,13 @@ def measure(
         _fail_binding(err)
     except BoundcalcError as err:
         _fail(str(err))
+    skipped = skipped_tensors(ckpt) if loaded is None else {}
     if format is ListFormat.json:
-        typer.echo(view.measurements_json(items, options, str(checkpoint), ckpt.kind))
+        typer.echo(view.measurements_json(items, options, str(checkpoint), ckpt.kind, skipped))
         return
     console = _console()
     console.print(view.measurement_table(items, options, f"{checkpoint} ({ckpt.kind}): {len(items)} weights"))
-    console.print(view.method_lines(options, items, with_spec=loaded is not None))
+    console.print(view.method_lines(options, items, with_spec=loaded is not None, skipped=skipped))
 
 
 def _parse_constants(text: str) -> dict[str, float]:

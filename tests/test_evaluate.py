@@ -174,6 +174,23 @@ def test_measure_cli_without_the_spectrum(digits):
     assert text.exit_code == 0 and "—" in text.stdout and "Lanczos" in text.stdout
 
 
+def test_measure_cli_reports_what_it_skips_and_reads_float8(tmp_path):
+    from safetensors.torch import save_file
+
+    weight = torch.randn(12, 5, generator=torch.Generator().manual_seed(0)).to(torch.float8_e5m2)
+    save_file({"w": weight, "b": torch.zeros(12), "ids": torch.arange(6).reshape(2, 3)}, tmp_path / "m.safetensors")
+    result = runner.invoke(app, ["measure", str(tmp_path / "m.safetensors"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [t["tensor"] for t in report["tensors"]] == ["w"]
+    assert report["tensors"][0]["matrix"]["spectral"] == pytest.approx(
+        np.linalg.norm(weight.double().numpy(), 2), rel=1e-9)
+    assert report["skipped"] == {"fewer than 2 dimensions (biases, norms, scalars)": ["b"],
+                                 "not floating point": ["ids"]}
+    text = runner.invoke(app, ["measure", str(tmp_path / "m.safetensors")]).stdout
+    assert "not measured, not floating point: 1 tensor(s): ids" in text
+
+
 def test_measure_cli_refuses_a_malicious_pickle(tmp_path):
     from tests.helpers import WritesAFile
 

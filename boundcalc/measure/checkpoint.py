@@ -60,7 +60,7 @@ class TensorInfo:
 
     @property
     def is_float(self) -> bool:
-        return any(tag in self.dtype.lower() for tag in ("float", "f16", "f32", "f64", "bf16", "half", "double"))
+        return any(tag in self.dtype.lower() for tag in ("float", "f8", "f16", "f32", "f64", "bf16", "half", "double"))
 
 
 class Checkpoint:

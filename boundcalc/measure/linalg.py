@@ -36,14 +36,17 @@ _LANCZOS_MIN_SIZE = 32
 LANCZOS_RTOL = 1e-12
 
 
-def machine_epsilon(dtype: torch.dtype) -> float:
-    """ε of the dtype the weights were stored in (float32 for anything that is not a float type)."""
-    return torch.finfo(dtype).eps if dtype.is_floating_point else torch.finfo(torch.float32).eps
+def rank_epsilon(dtype: torch.dtype) -> float:
+    """ε of numpy's rank convention for weights stored in ``dtype``: ε₆₄ for float64, else ε₃₂. numpy's linear
+    algebra works in float32 or float64 only (it refuses float16), so half-precision and float8 weights are
+    ranked as their float32 upcast; their own ε (2⁻⁷ for bfloat16) would count σ_i < 0.3·σ₁ as zero for a
+    40-column matrix."""
+    return torch.finfo(torch.float64 if dtype == torch.float64 else torch.float32).eps
 
 
 def numpy_rank_tolerance(sigma_max: float, shape: tuple[int, ...], dtype: torch.dtype) -> float:
-    """numpy.linalg.matrix_rank's default: σ₁·max(m, n)·ε(dtype)."""
-    return sigma_max * max(shape) * machine_epsilon(dtype)
+    """numpy.linalg.matrix_rank's default: σ₁·max(m, n)·ε, with ε from :func:`rank_epsilon`."""
+    return sigma_max * max(shape) * rank_epsilon(dtype)
 
 
 def gram_resolution(shape: tuple[int, ...]) -> float:

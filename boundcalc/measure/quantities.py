@@ -32,14 +32,15 @@ class MeasureOptions:
 
     svd: str = "auto"                  # auto | gram | svd (see linalg.choose_svd_method)
     spectrum: bool = True              # False: σ₁, ‖W‖_F, ranks, stable rank only (Lanczos + Cholesky, no spectrum)
-    rank_rtol: float | None = None     # None: numpy's σ₁·max(m,n)·ε(dtype); else σ_i > rtol·σ₁
+    rank_rtol: float | None = None     # None: numpy's σ₁·max(m,n)·ε (linalg.rank_epsilon); else σ_i > rtol·σ₁
     energy: float = 0.99               # rank at an energy threshold: smallest k with Σ_{j≤k} σ_j² ≥ energy·‖W‖_F²
     tail_k: int = 10                   # K of dist_K (Frobenius distance to rank K)
     conv_norm: str = "fft"             # which operator norm a bound uses for conv layers
     power_iterations: int = 500
 
     def describe(self) -> list[str]:
-        tol = ("numpy matrix_rank convention: σ_i > σ₁·max(m, n)·ε(stored dtype)" if self.rank_rtol is None
+        tol = ("numpy matrix_rank convention: σ_i > σ₁·max(m, n)·ε, ε = ε₆₄ for float64 weights, ε₃₂ for float32 "
+               "and lower precisions (numpy ranks those as float32)" if self.rank_rtol is None
                else f"σ_i > {self.rank_rtol:g}·σ₁")
         lines = [f"singular values: {self.svd} ({_SVD_NOTE[self.svd]})", f"rank tolerance: {tol}"]
         if self.spectrum:

@@ -11,7 +11,7 @@ import torch
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.measure.binding import Binding, BindingError, bind, concrete_graph
-from boundcalc.measure.checkpoint import Checkpoint
+from boundcalc.measure.checkpoint import Checkpoint, TensorInfo
 from boundcalc.measure.linalg import torch_threads
 from boundcalc.measure.quantities import ConvGeometry, MeasureOptions, WeightMeasurement, measure_weight
 from boundcalc.spec.load import Spec
@@ -36,7 +36,7 @@ def measure_checkpoint(checkpoint: Checkpoint, options: MeasureOptions, init: Ch
                        on_tensor: Progress = _noop) -> list[WeightMeasurement]:
     """Every floating-point tensor with ≥ 2 dimensions (conv kernels as reshaped c_out × c_in·kh·kw), with one
     torch thread (see ``linalg.torch_threads``)."""
-    names = [i.name for i in checkpoint if i.is_float and len(i.shape) >= 2 and min(i.shape) > 0]
+    names = [i.name for i in checkpoint if _skip_reason(i) is None]
     out = []
     with torch_threads(1):
         for done, name in enumerate(names):
@@ -45,6 +45,26 @@ def measure_checkpoint(checkpoint: Checkpoint, options: MeasureOptions, init: Ch
             out.append(measure_weight(weight, options, tensor=name, init=_init_tensor(init, name, weight)))
     on_tensor(len(names), len(names), "")
     return out
+
+
+def skipped_tensors(checkpoint: Checkpoint) -> dict[str, list[str]]:
+    """The tensors ``measure_checkpoint`` leaves out, by reason."""
+    out: dict[str, list[str]] = {}
+    for info in checkpoint:
+        reason = _skip_reason(info)
+        if reason is not None:
+            out.setdefault(reason, []).append(info.name)
+    return out
+
+
+def _skip_reason(info: TensorInfo) -> str | None:
+    if not info.is_float:
+        return "not floating point"
+    if len(info.shape) < 2:
+        return "fewer than 2 dimensions (biases, norms, scalars)"
+    if min(info.shape) == 0:
+        return "empty"
+    return None
 
 
 @dataclass
@@ -137,4 +157,4 @@ def _init_tensor(init: Checkpoint | None, name: str | None, like: torch.Tensor |
     return reference
 
 
-__all__ = ["measure_checkpoint", "bind_and_measure", "BoundModel", "BindingError", "BIAS_MODES"]
+__all__ = ["measure_checkpoint", "skipped_tensors", "bind_and_measure", "BoundModel", "BindingError", "BIAS_MODES"]

@@ -61,8 +61,12 @@ def measurement_table(items: list[WeightMeasurement], options: MeasureOptions, t
     return table
 
 
-def method_lines(options: MeasureOptions, items: list[WeightMeasurement], with_spec: bool) -> Panel:
+def method_lines(options: MeasureOptions, items: list[WeightMeasurement], with_spec: bool,
+                 skipped: dict[str, list[str]] | None = None) -> Panel:
     lines = options.describe() + [f"{wm.tensor}: {note}" for wm in items for note in wm.notes]
+    for reason, names in (skipped or {}).items():
+        shown = ", ".join(names[:3]) + (f", … ({len(names) - 3} more)" if len(names) > 3 else "")
+        lines.append(f"not measured, {reason}: {len(names)} tensor(s): {shown}")
     if with_spec and any(wm.conv for wm in items):
         lines.append("conv rows: ‖W‖₂ to dist_K are of the reshaped c_out × (c_in·kh·kw) kernel matrix; the op. "
                      "columns are norms of the convolution itself on the spec's input size")
@@ -72,9 +76,11 @@ def method_lines(options: MeasureOptions, items: list[WeightMeasurement], with_s
     return Panel(Text("\n".join("• " + line for line in lines)), title="how these were measured", expand=False)
 
 
-def measurements_json(items: list[WeightMeasurement], options: MeasureOptions, checkpoint: str, kind: str) -> str:
+def measurements_json(items: list[WeightMeasurement], options: MeasureOptions, checkpoint: str, kind: str,
+                      skipped: dict[str, list[str]] | None = None) -> str:
     return json.dumps({"checkpoint": checkpoint, "format": kind, "options": options.__dict__,
-                       "method": options.describe(), "tensors": [wm.to_dict() for wm in items]},
+                       "method": options.describe(), "tensors": [wm.to_dict() for wm in items],
+                       "skipped": skipped or {}},
                       indent=2, ensure_ascii=False, default=_jsonable)
 
 
