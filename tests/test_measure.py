@@ -90,16 +90,37 @@ def test_auto_method_takes_the_svd_when_the_gram_matrix_cannot_resolve_the_toler
     assert coarse.svd_method == "gram" and coarse.matrix.rank == 39
 
 
-def test_gram_and_row_norms_in_blocks():
+def test_scaled_gram_in_blocks():
     rng = np.random.default_rng(5)
     for shape in [(37, 5), (5, 37), (8, 8), (1, 9)]:
         w = rng.standard_normal(shape).astype(np.float32)
         for block in (1, 3, 64):
-            gram, rows = linalg.gram_and_row_norms(torch.from_numpy(w), block_rows=block)
+            gram = linalg.scaled_gram(torch.from_numpy(w), block_rows=block)
             w64 = w.astype(np.float64)
             small = w64.T @ w64 if shape[0] >= shape[1] else w64 @ w64.T
-            np.testing.assert_allclose(gram, small, rtol=1e-12, atol=1e-12)
-            assert rows == pytest.approx(np.linalg.norm(w64, axis=1).sum(), rel=1e-12)
+            assert gram.scale == np.abs(w64).max()
+            np.testing.assert_allclose(gram.matrix * gram.scale ** 2, small, rtol=1e-12, atol=1e-12)
+            assert gram.row_norm_21 == pytest.approx(np.linalg.norm(w64, axis=1).sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("magnitude", [1e200, 1e-200])
+@pytest.mark.parametrize("method", ["auto", "gram", "svd"])
+@pytest.mark.parametrize("spectrum", [True, False])
+def test_extreme_magnitudes_neither_overflow_nor_underflow(magnitude, method, spectrum):
+    rng = np.random.default_rng(8)
+    unit = rng.standard_normal((50, 40)) @ np.diag(np.r_[np.ones(30), np.zeros(10)]) @ rng.standard_normal((40, 40))
+    w = unit * magnitude                                   # rank 30; its squares leave float64's range
+    got = measure_weight(torch.from_numpy(w), MeasureOptions(svd=method, spectrum=spectrum, rank_rtol=1e-6),
+                         tensor="w", init=torch.zeros(50, 40, dtype=torch.float64))
+    sigma = np.linalg.svd(unit, compute_uv=False)          # the same numbers on the unit scale
+    assert got.matrix.spectral == pytest.approx(magnitude * sigma[0], rel=1e-9)
+    assert got.matrix.frobenius == pytest.approx(magnitude * np.linalg.norm(unit), rel=1e-9)
+    assert got.matrix.stable_rank == pytest.approx(np.sum(sigma ** 2) / sigma[0] ** 2, rel=1e-8)
+    assert got.matrix.rank == 30
+    assert got.row_norm_21 == pytest.approx(magnitude * np.linalg.norm(unit, axis=1).sum(), rel=1e-9)
+    assert got.init["frobenius"] == pytest.approx(magnitude * np.linalg.norm(unit), rel=1e-9)
+    if spectrum:
+        assert got.matrix.tail_energy == pytest.approx(magnitude * np.sqrt(np.sum(sigma[10:] ** 2)), rel=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float8_e4m3fn])

@@ -63,7 +63,17 @@ def _run_all(graph: nx.DiGraph, order: list[str], x: torch.Tensor, weights: dict
         preds = sorted(graph.predecessors(name), key=lambda u: graph.edges[u, name]["slot"])
         inputs = [values[u] for u in preds]
         values[name] = _apply(name, attrs, inputs, weights, biases)
+        if attrs["op"] in ("linear", "conv2d", "add"):
+            _check_finite(name, values[name])
     return values
+
+
+def _check_finite(name: str, value: torch.Tensor) -> None:
+    """Weights large enough to overflow float64 make ±inf/NaN activations; say so instead of measuring them."""
+    bad = ~torch.isfinite(value.reshape(value.shape[0], -1)).all(dim=1)
+    if bool(bad.any()):
+        raise BoundcalcError(f"the forward pass overflows float64 at layer {name}: its output is ±inf or NaN on "
+                             f"{int(bad.sum())} of {value.shape[0]} samples, so nothing can be measured on the data")
 
 
 def _apply(name: str, attrs: dict, inputs: list[torch.Tensor], weights: dict, biases: dict) -> torch.Tensor:

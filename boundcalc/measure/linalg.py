@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -83,26 +84,60 @@ def svd_singular_values(matrix: torch.Tensor) -> torch.Tensor:
     return torch.linalg.svdvals(matrix.to(torch.float64))
 
 
-def gram_and_row_norms(matrix: torch.Tensor, block_rows: int = 2048) -> tuple[np.ndarray, float]:
-    """The smaller Gram matrix (WᵀW or WWᵀ) in float64, and ‖Wᵀ‖₂,₁ = Σ_j ‖W_j,:‖₂, in one pass that converts
-    W to float64 a block of rows at a time (no float64 copy of the whole matrix; numpy calls BLAS syrk for
-    BᵀB, half the work of a general product)."""
+def max_abs(tensor: torch.Tensor) -> float:
+    """max |x| over a real tensor, NaN if it holds a NaN (0 when empty): one pass, no mask. The scale that
+    keeps sums of squares inside float64, and a finiteness check."""
+    if tensor.numel() == 0:
+        return 0.0
+    if tensor.element_size() == 1 and tensor.is_floating_point():
+        tensor = tensor.to(torch.float32)          # float8 types have no CPU reductions; the upcast is exact
+    low, high = torch.aminmax(tensor)              # min and max propagate NaN
+    return max(abs(float(low)), abs(float(high))) if not math.isnan(float(low) + float(high)) else math.nan
+
+
+def row_norm_21(matrix: torch.Tensor) -> float:
+    """‖Wᵀ‖₂,₁ = Σ_j ‖W_j,:‖₂ in float64, scaled so that no square over- or underflows."""
+    scale = max_abs(matrix) or 1.0
+    return scale * float(torch.linalg.vector_norm(matrix.to(torch.float64) / scale, dim=1).sum())
+
+
+def frobenius(matrix: torch.Tensor) -> float:
+    """‖W‖_F in float64, scaled so that no square over- or underflows."""
+    scale = max_abs(matrix) or 1.0
+    return scale * float(torch.linalg.vector_norm(matrix.to(torch.float64) / scale))
+
+
+@dataclass(frozen=True)
+class ScaledGram:
+    """The smaller Gram matrix of W/c (WᵀW/c² or WWᵀ/c²) with c = max|W_ij|, so no entry over- or underflows
+    float64 whatever the weights' magnitude; ``row_norm_21`` = ‖Wᵀ‖₂,₁ = Σ_j ‖W_j,:‖₂, unscaled."""
+
+    matrix: np.ndarray
+    scale: float
+    row_norm_21: float
+
+
+def scaled_gram(matrix: torch.Tensor, block_rows: int = 2048) -> ScaledGram:
+    """One pass that converts W/c to float64 a block of rows at a time (no float64 copy of the whole matrix;
+    numpy calls BLAS syrk for BᵀB, half the work of a general product) and also gives the row norms."""
+    scale = max_abs(matrix) or 1.0
     tall = matrix.shape[0] >= matrix.shape[1]
     source = matrix if tall else matrix.T
     rows, cols = source.shape
     gram = np.zeros((cols, cols))
-    squares = np.empty(rows) if tall else None          # squared row norms of W, when its rows are source's
+    squares = np.empty(rows) if tall else None          # squared row norms of W/c, when its rows are source's
     buffer = torch.empty((min(block_rows, rows), cols), dtype=torch.float64)
     for start in range(0, rows, block_rows):
         block = buffer[:min(block_rows, rows - start)]
         block.copy_(source[start:start + block_rows])
         values = block.numpy()
+        values /= scale
         gram += values.T @ values
         if squares is not None:
             squares[start:start + len(values)] = np.einsum("ij,ij->i", values, values)
     if squares is None:
         squares = np.diag(gram)                          # W's rows are source's columns: diag(WWᵀ)
-    return gram, float(np.sqrt(squares).sum())
+    return ScaledGram(gram, scale, scale * float(np.sqrt(squares).sum()))
 
 
 def gram_singular_values(gram: np.ndarray) -> torch.Tensor:
@@ -113,15 +148,15 @@ def gram_singular_values(gram: np.ndarray) -> torch.Tensor:
 
 def top_eigenvalue(gram: np.ndarray) -> float:
     """Largest eigenvalue of a symmetric PSD matrix: Lanczos (ARPACK) to relative accuracy ``LANCZOS_RTOL``
-    from a fixed start; the whole spectrum for small matrices, or if Lanczos does not converge."""
+    from a fixed start; the whole spectrum for small matrices, or if Lanczos fails."""
     n = gram.shape[0]
     if n >= _LANCZOS_MIN_SIZE:
-        from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+        from scipy.sparse.linalg import ArpackError, eigsh
 
         start = np.random.default_rng(0).standard_normal(n)
         try:
             return float(eigsh(gram, k=1, which="LA", tol=LANCZOS_RTOL, v0=start, return_eigenvectors=False)[0])
-        except ArpackNoConvergence:
+        except ArpackError:          # no convergence, or a breakdown (e.g. the zero matrix)
             pass
     return float(np.linalg.eigvalsh(gram)[-1]) if n else 0.0
 
@@ -183,9 +218,10 @@ def conv_operator_frobenius(kernel: torch.Tensor, input_hw: tuple[int, int], str
     _, _, k_h, k_w = kernel.shape
     counts_h = _tap_counts(input_hw[0], k_h, stride, padding)
     counts_w = _tap_counts(input_hw[1], k_w, stride, padding)
-    tap_energy = (kernel.to(torch.float64) ** 2).sum(dim=(0, 1))            # (kh, kw)
+    scale = max_abs(kernel) or 1.0
+    tap_energy = ((kernel.to(torch.float64) / scale) ** 2).sum(dim=(0, 1))            # (kh, kw)
     weights = torch.tensor(counts_h, dtype=torch.float64)[:, None] * torch.tensor(counts_w, dtype=torch.float64)
-    return math.sqrt(float((tap_energy * weights).sum()))
+    return scale * math.sqrt(float((tap_energy * weights).sum()))
 
 
 def _tap_counts(size: int, k: int, stride: int, padding: int) -> list[int]:

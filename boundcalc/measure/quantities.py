@@ -83,24 +83,25 @@ def spectrum_quantities(sigma: torch.Tensor, relative_tolerance: float, energy: 
     sigma = sigma.to(torch.float64)
     spectral = float(sigma[0]) if sigma.numel() else 0.0
     tolerance = relative_tolerance * spectral
-    energies = sigma ** 2
-    total = float(energies.sum())
-    if total == 0.0:
+    if spectral == 0.0:
         return SpectrumQuantities(0.0, 0.0, 0, tolerance, 0, 0.0, 0.0, 0.0)
+    unit = sigma / spectral                      # σ/σ₁: sums of squares neither overflow nor underflow
+    energies = unit ** 2
+    total = float(energies.sum())
     cumulative = torch.cumsum(energies, 0)
     energy_rank = int(torch.searchsorted(cumulative, torch.tensor(energy * total, dtype=torch.float64))) + 1
-    p = sigma / sigma.sum()
+    p = unit / unit.sum()
     p = p[p > 0]
     entropy = float(-(p * p.log()).sum())
     return SpectrumQuantities(
         spectral=spectral,
-        frobenius=math.sqrt(total),
+        frobenius=spectral * math.sqrt(total),
         rank=int((sigma > tolerance).sum()),
         rank_tolerance=tolerance,
         energy_rank=min(energy_rank, sigma.numel()),
-        stable_rank=total / spectral ** 2,
+        stable_rank=total,
         effective_rank=math.exp(entropy),
-        tail_energy=math.sqrt(float(energies[tail_k:].sum())),
+        tail_energy=spectral * math.sqrt(float(energies[tail_k:].sum())),
     )
 
 
@@ -149,12 +150,13 @@ def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str
                 else linalg.numpy_rank_tolerance(1.0, shape, stored_dtype))
     method = linalg.choose_svd_method(options.svd, shape, relative)
     if method == "gram":
-        gram, rows = linalg.gram_and_row_norms(matrix)
-        quantities = (spectrum_quantities(linalg.gram_singular_values(gram), relative, options.energy, options.tail_k)
-                      if options.spectrum else _quantities_without_spectrum(gram, relative))
+        gram = linalg.scaled_gram(matrix)
+        sigma = gram.scale * linalg.gram_singular_values(gram.matrix) if options.spectrum else None
+        rows = gram.row_norm_21
     else:
-        quantities = spectrum_quantities(linalg.svd_singular_values(matrix), relative, options.energy, options.tail_k)
-        rows = _row_norm_21(matrix)
+        sigma, rows = linalg.svd_singular_values(matrix), linalg.row_norm_21(matrix)
+    quantities = (spectrum_quantities(sigma, relative, options.energy, options.tail_k) if sigma is not None
+                  else _quantities_without_spectrum(gram, relative))
     measured = WeightMeasurement(tensor=tensor, shape=tuple(weight.shape), dtype=str(stored_dtype).removeprefix("torch."),
                                  layer=layer, svd_method=method, matrix=quantities, row_norm_21=rows)
     if method == "gram" and relative < 10 * linalg.gram_resolution(shape):
@@ -163,28 +165,29 @@ def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str
     if init is not None:
         diff = matrix.to(torch.float64) - init.reshape(matrix.shape).to(torch.float64)
         measured.init = {"spectral": float(torch.linalg.matrix_norm(diff, ord=2)),
-                         "frobenius": float(torch.linalg.matrix_norm(diff)),
-                         "row_norm_21": _row_norm_21(diff)}
+                         "frobenius": linalg.frobenius(diff),
+                         "row_norm_21": linalg.row_norm_21(diff)}
     if weight.dim() == 4 and geometry is not None:
         measured.conv = conv_norms(weight, geometry, options)
     return measured
 
 
-def _quantities_without_spectrum(gram: np.ndarray, relative_tolerance: float) -> SpectrumQuantities:
+def _quantities_without_spectrum(gram: linalg.ScaledGram, relative_tolerance: float) -> SpectrumQuantities:
     """σ₁ by Lanczos, ‖W‖_F² = tr(G), and the rank at τ = rtol·σ₁: full when G − τ²I passes the Cholesky
-    certificate, else counted on the whole spectrum (rare, and then exactly as with the spectrum)."""
-    top = linalg.top_eigenvalue(gram)
-    total = float(np.trace(gram))
-    spectral = math.sqrt(max(top, 0.0))
-    tolerance = relative_tolerance * spectral
+    certificate, else counted on the whole spectrum (rare, and then exactly as with the spectrum). Computed on
+    the scaled Gram matrix; only σ₁, ‖W‖_F and τ carry the scale."""
+    total = float(np.trace(gram.matrix))
     if total == 0.0:
-        return SpectrumQuantities(0.0, 0.0, 0, tolerance, None, 0.0, None, None)
-    if linalg.all_eigenvalues_above(gram, tolerance ** 2):
-        rank = gram.shape[0]
+        return SpectrumQuantities(0.0, 0.0, 0, 0.0, None, 0.0, None, None)
+    top = linalg.top_eigenvalue(gram.matrix)
+    scaled_tolerance = relative_tolerance * math.sqrt(top)
+    if linalg.all_eigenvalues_above(gram.matrix, scaled_tolerance ** 2):
+        rank = gram.matrix.shape[0]
     else:
-        rank = int((linalg.gram_singular_values(gram) > tolerance).sum())
-    return SpectrumQuantities(spectral=spectral, frobenius=math.sqrt(total), rank=rank, rank_tolerance=tolerance,
-                              energy_rank=None, stable_rank=total / top, effective_rank=None, tail_energy=None)
+        rank = int((linalg.gram_singular_values(gram.matrix) > scaled_tolerance).sum())
+    return SpectrumQuantities(spectral=gram.scale * math.sqrt(top), frobenius=gram.scale * math.sqrt(total), rank=rank,
+                              rank_tolerance=gram.scale * scaled_tolerance, energy_rank=None, stable_rank=total / top,
+                              effective_rank=None, tail_energy=None)
 
 
 def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOptions) -> dict[str, float]:
@@ -193,9 +196,6 @@ def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOpt
     out = {"fft": linalg.conv_operator_norm_fft(kernel, hw, pad),
            "operator_frobenius": linalg.conv_operator_frobenius(kernel, hw, stride, pad),
            "power": linalg.conv_operator_norm_power(kernel, hw, stride, pad, options.power_iterations),
-           "filter_norm": float(torch.linalg.vector_norm(kernel, dtype=torch.float64))}
+           "filter_norm": linalg.frobenius(kernel)}
     return out
 
-
-def _row_norm_21(matrix: torch.Tensor) -> float:
-    return float(torch.linalg.vector_norm(matrix.to(torch.float64), dim=1).sum())

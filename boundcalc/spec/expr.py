@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import warnings
 from collections.abc import Callable
 
 import sympy as sp
@@ -67,7 +68,9 @@ def parse_expression(text: str | int | float, resolve: Resolver) -> sp.Expr:
     if len(source) > MAX_LENGTH:
         raise ExpressionError(f"expression longer than {MAX_LENGTH} characters", source[:40] + "…")
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():          # e.g. "invalid hexadecimal literal" for '0x1for': the error says it
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, mode="eval")
     except SyntaxError:
         raise ExpressionError("not a valid expression (syntax error)", source) from None
     except (ValueError, MemoryError, RecursionError):

@@ -121,6 +121,10 @@ BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 rng = np.random.default_rng(0)
 X, Y = rng.random((50, 64)), rng.integers(0, 10, 50)
 
+#: float64 weights whose forward pass overflows float64 (1e200 per entry)
+HUGE_WEIGHTS = {name: torch.full(shape, 1e200, dtype=torch.float64)
+                for name, shape in [("0.weight", (32, 64)), ("2.weight", (32, 32)), ("4.weight", (10, 32))]}
+
 CASES: list[Case] = [
     # -- YAML itself
     spec_case("yaml-syntax", "data: {samples: m\nlayers: [relu]\n", "YAML syntax error"),
@@ -139,6 +143,8 @@ CASES: list[Case] = [
     spec_case("yaml-too-large", "# " + "x" * 1_100_000 + "\n", "larger than"),
     spec_case("yaml-nan-width", HEAD + "  - {op: linear, out: .nan}\n", "out"),
     # -- numbers and expressions
+    # Python's parser warns about this literal on stderr before failing: the warning must not reach the user
+    layer_case("literal-with-parser-warning", "  - {op: linear, out: 0x1for}\n", "syntax error"),
     layer_case("huge-int-literal", "  - {op: linear, out: 100000000000000000000000000000}\n", "larger than"),
     layer_case("huge-int-power", "  - {op: linear, out: h, spectral: '10**100'}\n", "exponent"),
     layer_case("power-tower", "  - {op: linear, out: h, spectral: '9**9**9'}\n", "exponent"),
@@ -206,6 +212,10 @@ CASES: list[Case] = [
     # -- data files
     data_case("data-length-mismatch", npz(X=X, y=Y[:40]), "40"),
     data_case("data-nan", npz(X=np.where(X > 0.99, np.nan, X), y=Y), "NaN"),
+    *(Case(f"data-forward-overflows-{command}", {"ckpt.safetensors": safetensors_file(**HUGE_WEIGHTS),
+                                                  "data.npz": npz(X=X, y=Y)},
+           [command, MLP_SPEC, "{dir}/ckpt.safetensors", "--data", "{dir}/data.npz"], "overflows float64", kind="data")
+      for command in ("evaluate", "collapse")),
     data_case("data-object-array", lambda path: npz(X=np.array([WritesAFile(str(path.parent / PWNED))] * 50,
                                                              dtype=object), y=Y)(path), "data.npz"),
     data_case("data-no-X", npz(inputs=X, y=Y), "'X'"),
@@ -233,5 +243,5 @@ CASES: list[Case] = [
 ]
 
 #: cases also run in a real interpreter process (the in-process runner cannot see a crash of the process)
-SUBPROCESS_IDS = ["yaml-billion-laughs", "inject-import", "ckpt-malicious-torch-zip", "ckpt-truncated",
-                  "data-length-mismatch"]
+SUBPROCESS_IDS = ["yaml-billion-laughs", "inject-import", "literal-with-parser-warning", "ckpt-malicious-torch-zip",
+                  "ckpt-truncated", "data-length-mismatch"]
