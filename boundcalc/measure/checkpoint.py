@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from boundcalc.errors import BoundcalcError
-from boundcalc.measure.linalg import max_abs
+from boundcalc.measure.linalg import max_abs, reducible
 
 
 class CheckpointError(BoundcalcError):
@@ -96,7 +96,7 @@ class Checkpoint:
         if not isinstance(value, torch.Tensor):
             raise CheckpointError(f"{info.file}: entry {name!r} is not a tensor")
         if (value.is_floating_point() or value.is_complex()) and not _all_finite(value):
-            bad = int((~torch.isfinite(value.to(torch.float32) if value.element_size() == 1 else value)).sum())
+            bad = int((~torch.isfinite(reducible(value))).sum())
             raise CheckpointError(f"{info.file}: tensor {name!r} contains {bad} NaN/Inf value(s)")
         return value
 

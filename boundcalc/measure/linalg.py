@@ -45,9 +45,9 @@ def rank_epsilon(dtype: torch.dtype) -> float:
     return torch.finfo(torch.float64 if dtype == torch.float64 else torch.float32).eps
 
 
-def numpy_rank_tolerance(sigma_max: float, shape: tuple[int, ...], dtype: torch.dtype) -> float:
-    """numpy.linalg.matrix_rank's default: σ₁·max(m, n)·ε, with ε from :func:`rank_epsilon`."""
-    return sigma_max * max(shape) * rank_epsilon(dtype)
+def numpy_rank_rtol(shape: tuple[int, ...], dtype: torch.dtype) -> float:
+    """numpy.linalg.matrix_rank's default tolerance relative to σ₁: max(m, n)·ε, ε from :func:`rank_epsilon`."""
+    return max(shape) * rank_epsilon(dtype)
 
 
 def gram_resolution(shape: tuple[int, ...]) -> float:
@@ -84,27 +84,36 @@ def svd_singular_values(matrix: torch.Tensor) -> torch.Tensor:
     return torch.linalg.svdvals(matrix.to(torch.float64))
 
 
+def reducible(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor, or its exact float32 upcast for float8 types (which have no CPU reductions)."""
+    return tensor.to(torch.float32) if tensor.element_size() == 1 and tensor.is_floating_point() else tensor
+
+
 def max_abs(tensor: torch.Tensor) -> float:
     """max |x| over a real tensor, NaN if it holds a NaN (0 when empty): one pass, no mask. The scale that
     keeps sums of squares inside float64, and a finiteness check."""
     if tensor.numel() == 0:
         return 0.0
-    if tensor.element_size() == 1 and tensor.is_floating_point():
-        tensor = tensor.to(torch.float32)          # float8 types have no CPU reductions; the upcast is exact
-    low, high = torch.aminmax(tensor)              # min and max propagate NaN
+    low, high = torch.aminmax(reducible(tensor))   # min and max propagate NaN
     return max(abs(float(low)), abs(float(high))) if not math.isnan(float(low) + float(high)) else math.nan
+
+
+def _unit_scaled(matrix: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(W/c in float64, c) with c = max|W_ij|: squares of W/c neither overflow nor underflow."""
+    scale = max_abs(matrix) or 1.0
+    return matrix.to(torch.float64) / scale, scale
 
 
 def row_norm_21(matrix: torch.Tensor) -> float:
     """‖Wᵀ‖₂,₁ = Σ_j ‖W_j,:‖₂ in float64, scaled so that no square over- or underflows."""
-    scale = max_abs(matrix) or 1.0
-    return scale * float(torch.linalg.vector_norm(matrix.to(torch.float64) / scale, dim=1).sum())
+    unit, scale = _unit_scaled(matrix)
+    return scale * float(torch.linalg.vector_norm(unit, dim=1).sum())
 
 
 def frobenius(matrix: torch.Tensor) -> float:
     """‖W‖_F in float64, scaled so that no square over- or underflows."""
-    scale = max_abs(matrix) or 1.0
-    return scale * float(torch.linalg.vector_norm(matrix.to(torch.float64) / scale))
+    unit, scale = _unit_scaled(matrix)
+    return scale * float(torch.linalg.vector_norm(unit))
 
 
 @dataclass(frozen=True)
@@ -218,8 +227,8 @@ def conv_operator_frobenius(kernel: torch.Tensor, input_hw: tuple[int, int], str
     _, _, k_h, k_w = kernel.shape
     counts_h = _tap_counts(input_hw[0], k_h, stride, padding)
     counts_w = _tap_counts(input_hw[1], k_w, stride, padding)
-    scale = max_abs(kernel) or 1.0
-    tap_energy = ((kernel.to(torch.float64) / scale) ** 2).sum(dim=(0, 1))            # (kh, kw)
+    unit, scale = _unit_scaled(kernel)
+    tap_energy = (unit ** 2).sum(dim=(0, 1))                                # (kh, kw)
     weights = torch.tensor(counts_h, dtype=torch.float64)[:, None] * torch.tensor(counts_w, dtype=torch.float64)
     return scale * math.sqrt(float((tap_energy * weights).sum()))
 

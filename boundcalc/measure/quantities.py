@@ -146,8 +146,7 @@ def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str
     stored_dtype = stored_dtype or weight.dtype
     matrix = weight.reshape(weight.shape[0], -1)
     shape = tuple(matrix.shape)
-    relative = (options.rank_rtol if options.rank_rtol is not None
-                else linalg.numpy_rank_tolerance(1.0, shape, stored_dtype))
+    relative = options.rank_rtol if options.rank_rtol is not None else linalg.numpy_rank_rtol(shape, stored_dtype)
     method = linalg.choose_svd_method(options.svd, shape, relative)
     if method == "gram":
         gram = linalg.scaled_gram(matrix)
