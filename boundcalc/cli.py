@@ -19,7 +19,7 @@ from boundcalc import __version__
 from boundcalc.calculus.rules import RULE_SETS
 from boundcalc.derive import derive as derive_bound
 from boundcalc.errors import BoundcalcError
-from boundcalc.graph.build import build_graph
+from boundcalc.graph.build import build_graph, inputs_of
 from boundcalc.spec.load import load_spec
 
 app = typer.Typer(
@@ -148,7 +148,7 @@ def check(
         table.add_column(col)
     for name in graph.nodes:
         attrs = graph.nodes[name]
-        preds = sorted(graph.predecessors(name), key=lambda u: graph.edges[u, name]["slot"])
+        preds = inputs_of(graph, name)
         shape = "(" + ", ".join(map(str, attrs["shape"])) + ")"
         table.add_row(name, attrs["op"], ", ".join(preds), shape)
     _console().print(table)

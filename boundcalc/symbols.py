@@ -33,14 +33,38 @@ GLOBAL_MEANINGS: dict[str, str] = {
 }
 
 
-class SymbolTable:
-    """Creates and remembers the symbols of one spec; integer-valued names (counts) are declared first."""
+#: names a spec's own expressions may not use: the universal constants, the data norms, and the
+#: per-layer quantity names ``s_…``, ``f_…`` (a spec symbol ``C1`` would silently merge with Maurer's C1)
+RESERVED_NAMES = frozenset({"C1", "C2", "X_F", "R"})
 
-    def __init__(self, integer_names: set[str] | frozenset[str] = frozenset()) -> None:
+
+def reserved_reason(name: str) -> str | None:
+    """Why a spec may not name a symbol ``name``, or None if it may."""
+    if name in RESERVED_NAMES:
+        return f"{name!r} is reserved ({GLOBAL_MEANINGS[name]})"
+    kind, sep, _ = name.partition("_")
+    if sep and kind in LAYER_KINDS:
+        return f"names starting with '{kind}_' are reserved for the per-layer quantity {LAYER_KINDS[kind]}"
+    return None
+
+
+class SymbolTable:
+    """Creates and remembers the symbols of one spec; integer-valued names (counts, sizes) are declared first.
+
+    ``fixed`` names (``--set``) stand for their number wherever a symbol of that name is asked for; the names
+    actually asked for are kept in :attr:`used_fixed`, so that a command can refuse a name it never used."""
+
+    def __init__(self, integer_names: set[str] | frozenset[str] = frozenset(),
+                 fixed: dict[str, sp.Expr] | None = None) -> None:
         self._integer = set(integer_names)
         self._table: dict[str, sp.Symbol] = {"C1": C1, "C2": C2}
+        self.fixed: dict[str, sp.Expr] = dict(fixed or {})
+        self.used_fixed: set[str] = set()
 
-    def __call__(self, name: str) -> sp.Symbol:
+    def __call__(self, name: str) -> sp.Expr:
+        if name in self.fixed:
+            self.used_fixed.add(name)
+            return self.fixed[name]
         sym = self._table.get(name)
         if sym is None:
             if name in self._integer:
@@ -55,6 +79,9 @@ class SymbolTable:
 
     def names(self) -> list[str]:
         return sorted(self._table)
+
+    def is_integer(self, name: str) -> bool:
+        return name in self._integer
 
 
 def layer_symbol(table: SymbolTable, kind: str, layer: str, index: sp.Expr | None = None) -> sp.Expr:

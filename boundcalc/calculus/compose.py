@@ -23,7 +23,7 @@ from boundcalc.calculus import ops
 from boundcalc.calculus.rules import Node, RuleSet, SymbolicQuantities
 from boundcalc.calculus.state import LINEAR_FIELDS, LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
-from boundcalc.graph.build import INPUT
+from boundcalc.graph.build import INPUT, inputs_of
 from boundcalc.spec.load import Repeat
 
 _FIELDS = ("width",) + LINEAR_FIELDS
@@ -81,14 +81,14 @@ def compose_scope(graph: nx.DiGraph, entering: State, ruleset: RuleSet, q: Symbo
         if name == INPUT:
             state = entering
         else:
-            preds = sorted(graph.predecessors(name), key=lambda u: graph.edges[u, name]["slot"])
+            preds = inputs_of(graph, name)
             inputs = [views[u] for u in preds]
             transfer = _apply(graph, name, inputs, ruleset, q, index)
             width = ops.add(*(ops.mul(g, x.width) for g, x in zip(transfer.gains, inputs)),
                             *(t.expr for t in transfer.terms))
             state = transfer.state._replace(width=width)
-            for u, g in zip(preds, transfer.gains):
-                gains[(u, name)] = g
+            for u, g in zip(preds, transfer.gains):   # an input read twice (add: [a, a]) gains twice
+                gains[(u, name)] = ops.add(gains[(u, name)], g) if (u, name) in gains else g
             local_terms.extend((name, t, tuple(pending)) for t in transfer.terms)
             for fork in reversed(resolve_at.pop(name, [])):
                 state = _substitute_linear(state, placeholders[fork])

@@ -44,7 +44,7 @@ class SymbolicQuantities:
 
     def __init__(self, table: SymbolTable) -> None:
         self.table = table
-        self.C1, self.C2 = C1, C2
+        self.C1, self.C2 = table("C1"), table("C2")
 
     def layer(self, kind: str, node: Node) -> Any:
         given = node.params.get(PARAM_KEYS.get(kind, ""))

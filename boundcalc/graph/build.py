@@ -1,7 +1,8 @@
 """Build the computation graph of a spec as a ``networkx.DiGraph``.
 
-Nodes are layer names plus ``"input"``; an edge ``u -> v`` means v reads u's output, and the edge
-attribute ``slot`` keeps the order of v's inputs. Node attributes: ``op``, ``layer`` (the spec item),
+Nodes are layer names plus ``"input"``; an edge ``u -> v`` means v reads u's output. The node attribute
+``sources`` keeps v's inputs in order *with repeats* (``add: [a, a]`` is 2a; a DiGraph has one edge a -> v),
+and :func:`inputs_of` is how every consumer reads them. Node attributes: ``op``, ``layer`` (the spec item),
 ``index`` (the repeat iteration: None, an int once unrolled, or the index symbol inside a symbolic
 repeat), ``shape`` (tuple of sympy expressions). A repeat with a numeric count is unrolled (its layers
 become ``name[t]``); one with a symbolic count becomes a single ``repeat`` node whose ``body`` attribute
@@ -14,6 +15,7 @@ or rule sets (see ``calculus``).
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 
 import networkx as nx
 import sympy as sp
@@ -48,10 +50,11 @@ class _Builder:
                     hint = difflib.get_close_matches(source, list(names) + [INPUT], n=1)
                     raise self.spec.error(item.path + ("inputs",), f"input {source!r} is not a layer in this scope",
                                           hint=f"Did you mean {hint[0]!r}?" if hint else None)
-            attrs = dict(op="repeat" if isinstance(item, Repeat) else item.op, layer=item, index=index, shape=None)
+            attrs = dict(op="repeat" if isinstance(item, Repeat) else item.op, layer=item, index=index, shape=None,
+                         sources=tuple(sources))
             graph.add_node(item.name, **attrs)
-            for slot, source in enumerate(sources):
-                graph.add_edge(source, item.name, slot=slot)
+            for source in sources:
+                graph.add_edge(source, item.name)
             previous = item.name
         self._check_acyclic(graph)
         out = output or items[-1].name
@@ -85,7 +88,7 @@ class _Builder:
     def _shape(self, graph: nx.DiGraph, node: str, in_repeat: bool) -> None:
         attrs = graph.nodes[node]
         item = attrs["layer"]
-        preds = sorted(graph.predecessors(node), key=lambda u: graph.edges[u, node]["slot"])
+        preds = inputs_of(graph, node)
         shapes = [graph.nodes[u]["shape"] for u in preds]
         if isinstance(item, Repeat):
             if in_repeat:
@@ -113,34 +116,55 @@ class _Builder:
 
     def _unroll(self, graph: nx.DiGraph, node: str, item: Repeat, shape: tuple) -> tuple:
         """Replace the repeat node by ``count`` copies of its body, named ``layer[t]``."""
-        pred = next(iter(graph.predecessors(node)))
-        successors = [(v, graph.edges[node, v]["slot"]) for v in graph.successors(node)]
+        (pred,) = inputs_of(graph, node)
+        successors = list(graph.successors(node))
         graph.remove_node(node)
         current, current_shape = pred, shape
         for t in range(1, int(item.count) + 1):
-            body = self.scope(item.body, current_shape, index=sp.Integer(t), output=None,
+            body = self.scope(_at_iteration(item, t), current_shape, index=sp.Integer(t), output=None,
                               in_repeat=True)
             rename = {n: f"{n}[{t}]" for n in body.nodes if n != INPUT}
+            rename[INPUT] = current
             for n, attrs in body.nodes(data=True):
                 if n != INPUT:
                     graph.add_node(rename[n], **{**attrs, "index": sp.Integer(t) if attrs["index"] is None
-                                                 else attrs["index"]})
-            for u, v, attrs in body.edges(data=True):
-                graph.add_edge(current if u == INPUT else rename[u], rename[v], **attrs)
+                                                 else attrs["index"],
+                                                 "sources": tuple(rename[u] for u in attrs["sources"])})
+            graph.add_edges_from((rename[u], rename[v]) for u, v in body.edges)
             current = rename[body.graph["output"]]
             current_shape = graph.nodes[current]["shape"]
         # the repeat's name now stands for its last layer
-        for v, slot in successors:
-            graph.add_edge(current, v, slot=slot)
+        for v in successors:
+            graph.add_edge(current, v)
+            graph.nodes[v]["sources"] = tuple(current if u == node else u for u in graph.nodes[v]["sources"])
         graph.graph.setdefault("aliases", {})[node] = current
         if graph.graph.get("output") == node:
             graph.graph["output"] = current
         return current_shape
 
 
+def inputs_of(graph: nx.DiGraph, node: str) -> tuple[str, ...]:
+    """The inputs ``node`` reads, in order and with repeats (``add: [a, a]`` gives ``("a", "a")``)."""
+    return graph.nodes[node]["sources"]
+
+
+def _at_iteration(repeat: Repeat, t: int) -> tuple[Item, ...]:
+    """The body of ``repeat`` with its index replaced by the iteration number (``out: 4*t`` is 8 at t = 2)."""
+    at = {repeat.index: sp.Integer(t)}
+
+    def fix(value):
+        return value.xreplace(at) if isinstance(value, sp.Basic) else value
+
+    return tuple(replace(item, params={k: fix(v) for k, v in item.params.items()}) if isinstance(item, Layer)
+                 else item for item in repeat.body)
+
+
 def layer_output_shape(spec: Spec, layer: Layer, shapes: list[tuple], sources: list[str]) -> tuple:
     """Output shape of ``layer`` given its input shapes; raises SpecError on a mismatch."""
     op, p = layer.op, layer.params
+    if op != "add" and len(shapes) != 1:
+        raise spec.error(layer.path + ("inputs",), f"{op} takes one input, got {len(shapes)} "
+                         f"({', '.join(sources)})")
     first = shapes[0]
     if op == "linear":
         if len(first) != 1:
@@ -167,8 +191,6 @@ def layer_output_shape(spec: Spec, layer: Layer, shapes: list[tuple], sources: l
                 raise spec.error(layer.path, f"width mismatch at add: {sources[0]!r} gives {format_shape(first)} but "
                                  f"{source!r} gives {format_shape(shape)}")
         return first
-    if len(shapes) != 1:
-        raise spec.error(layer.path, f"{op} takes one input, got {len(shapes)}")
     return first
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from boundcalc.errors import BoundcalcError
-from boundcalc.graph.build import INPUT
+from boundcalc.graph.build import INPUT, inputs_of
 
 
 def forward(graph: nx.DiGraph, x: torch.Tensor, weights: dict[str, torch.Tensor],
@@ -60,8 +60,7 @@ def _run_all(graph: nx.DiGraph, order: list[str], x: torch.Tensor, weights: dict
         if name == INPUT:
             values[name] = x
             continue
-        preds = sorted(graph.predecessors(name), key=lambda u: graph.edges[u, name]["slot"])
-        inputs = [values[u] for u in preds]
+        inputs = [values[u] for u in inputs_of(graph, name)]
         values[name] = _apply(name, attrs, inputs, weights, biases)
         if attrs["op"] in ("linear", "conv2d", "add"):
             _check_finite(name, values[name])

@@ -26,6 +26,9 @@ MAX_DEPTH = 24
 MAX_INT = 10**15
 #: largest |exponent| when the exponent is a number; stops CPU bombs such as 9**9**9
 MAX_EXPONENT = 64
+#: largest |log10| of any number an expression computes, literal or not: ((9**64)**64)**64 passes the literal
+#: caps but has 250,000 digits, and exp(exp(100)) cannot be held at all; 1e±300 is what a float64 can hold
+MAX_LOG10 = 300
 
 FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int | None]] = {
     "sqrt": (sp.sqrt, 1),
@@ -65,6 +68,10 @@ def parse_expression(text: str | int | float, resolve: Resolver) -> sp.Expr:
     source = text.strip()
     if not source:
         raise ExpressionError("empty expression")
+    if not source.isascii():     # Python folds identifiers by NFKC: '𝐁' would silently become 'B'
+        char = next(c for c in source if not c.isascii())
+        raise ExpressionError(f"non-ASCII character {char!r} (U+{ord(char):04X}); expressions use ASCII names, "
+                              "numbers and + - * / **", source[:40])
     if len(source) > MAX_LENGTH:
         raise ExpressionError(f"expression longer than {MAX_LENGTH} characters", source[:40] + "…")
     try:
@@ -75,7 +82,10 @@ def parse_expression(text: str | int | float, resolve: Resolver) -> sp.Expr:
         raise ExpressionError("not a valid expression (syntax error)", source) from None
     except (ValueError, MemoryError, RecursionError):
         raise ExpressionError("not a valid expression", source) from None
-    return _Converter(source, resolve).visit(tree.body, 1)
+    result = _Converter(source, resolve).visit(tree.body, 1)
+    if result.is_real is False or result.has(sp.I):
+        raise ExpressionError("the expression is not a real number", source)
+    return result
 
 
 def _number(value: int | float, source: str) -> sp.Expr:
@@ -99,6 +109,24 @@ class _Converter:
         return ExpressionError(message, self.source)
 
     def visit(self, node: ast.AST, depth: int) -> sp.Expr:
+        return self.checked(self.convert(node, depth))
+
+    def checked(self, value: sp.Expr) -> sp.Expr:
+        """``value`` if it is defined, finite and of a size a float can hold; else the reason."""
+        if value.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+            raise self.fail("the expression is undefined or infinite (a division by zero?)")
+        if value.is_number:
+            magnitude = abs(value.evalf(20))
+            if not magnitude.is_finite:
+                raise self.fail("the expression is undefined or infinite")
+            if magnitude != 0 and not (-MAX_LOG10 <= math.log10(magnitude) <= MAX_LOG10):
+                raise self.fail(f"a value in the expression is outside 1e-{MAX_LOG10}..1e{MAX_LOG10}")
+        for power in value.atoms(sp.Pow):
+            if power.exp.is_number and abs(power.exp) > MAX_EXPONENT:
+                raise self.fail(f"an exponent grows beyond {MAX_EXPONENT}")
+        return value
+
+    def convert(self, node: ast.AST, depth: int) -> sp.Expr:
         if depth > MAX_DEPTH:
             raise self.fail(f"expression nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, ast.Constant):
@@ -135,10 +163,12 @@ class _Converter:
         if isinstance(node.op, ast.Pow):
             if right.is_number and abs(right) > MAX_EXPONENT:
                 raise self.fail(f"numeric exponent larger than {MAX_EXPONENT}")
-            if left.is_number and left.is_zero and right.is_number and right.is_negative:
+            if left.is_number and _is_zero(left) and right.is_number and not right.is_positive:
                 raise self.fail("division by zero")
+            if left.is_number and right.is_number and not _is_zero(left):
+                self.check_log10(float(right) * math.log10(abs(float(left.evalf(20)))))
             return left**right
-        if isinstance(node.op, ast.Div) and right.is_zero:
+        if isinstance(node.op, ast.Div) and _is_zero(right):
             raise self.fail("division by zero")
         op = _BINARY.get(type(node.op))
         if op is None:
@@ -161,11 +191,27 @@ class _Converter:
         if arity is None and len(node.args) < 2:
             raise self.fail(f"{node.func.id}() takes at least 2 arguments")
         args = [self.visit(a, depth + 1) for a in node.args]
-        if node.func.id == "log" and args[0].is_number and not args[0].is_positive:
+        if node.func.id == "log" and args[0].is_number and (_is_zero(args[0]) or args[0].evalf(20) < 0):
             raise self.fail("log of a non-positive number")
-        if node.func.id == "sqrt" and args[0].is_number and args[0].is_negative:
+        if node.func.id == "sqrt" and args[0].is_number and args[0].evalf(20) < 0:
             raise self.fail("sqrt of a negative number")
+        if node.func.id == "exp" and args[0].is_number:
+            self.check_log10(float(args[0].evalf(20)) / math.log(10))
         return func(*args)
+
+    def check_log10(self, log10: float) -> None:
+        """Refuse a result whose size (log10 of its magnitude) was estimated before computing it."""
+        if not abs(log10) <= MAX_LOG10:
+            raise self.fail(f"a value in the expression is outside 1e-{MAX_LOG10}..1e{MAX_LOG10}")
+
+
+def _is_zero(value: sp.Expr) -> bool:
+    """True when ``value`` is zero, also when sympy does not see it at once (``log(4) - 2*log(2)``)."""
+    if value.is_zero is not None:
+        return bool(value.is_zero)
+    if value.is_number:
+        return value.equals(0) is True
+    return sp.expand(value).is_zero is True
 
 
 def _describe(node: ast.AST) -> str:

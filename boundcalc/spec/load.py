@@ -18,12 +18,15 @@ from boundcalc.errors import ExpressionError, SpecError
 from boundcalc.spec.expr import NAME_PATTERN, parse_expression
 from boundcalc.spec.model import LAYER_MODELS, NAME_PREFIX, RawRepeat, RawSpec
 from boundcalc.spec.yaml_source import Path, YamlDocument, format_path, read_yaml
-from boundcalc.symbols import SymbolTable
+from boundcalc.symbols import SymbolTable, reserved_reason
 
-#: largest repeat count that is unrolled when it is a number (use a symbol for more)
-MAX_UNROLL = 10_000
+#: most layers a spec may have once numeric repeats are unrolled; a 1.5 KB spec (or --set L=10000) could
+#: otherwise ask for a graph of millions of nodes. A symbolic count keeps the closed form at any depth.
+MAX_LAYERS = 5_000
 LAYER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}\Z")
 RESERVED_NAMES = {"input"}
+#: fields whose names are integer symbols (repeat counts)
+INTEGER_FIELDS = frozenset({"count"})
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,28 @@ def parse_spec(text: str, file: str = "<spec>", values: dict[str, float | int] |
     return _Resolver(document, raw, values or {}).spec()
 
 
+def unrolled_size(items: tuple[Item, ...] | list[Item]) -> int:
+    """Number of layers once every numeric repeat is unrolled (a symbolic repeat counts its body once)."""
+    total = 0
+    for item in items:
+        if isinstance(item, Repeat):
+            times = int(item.count) if item.count.is_number else 1
+            total += times * unrolled_size(item.body)
+        else:
+            total += 1
+    return total
+
+
+def _integer_valued(expr: sp.Expr) -> bool:
+    """An integer, or a polynomial with integer coefficients in size symbols (which stand for positive integers:
+    ``h``, ``2*h``, ``h*k + 1``); ``h/2`` and ``sqrt(h)`` are not."""
+    if expr.is_integer:
+        return True
+    if expr.is_number or not expr.is_polynomial(*expr.free_symbols):
+        return False
+    return all(c.is_integer for c in sp.Poly(expr, *expr.free_symbols).coeffs())
+
+
 def _validate(model: type, data: Any, document: YamlDocument, base: Path) -> Any:
     try:
         return model.model_validate(data)
@@ -122,7 +147,8 @@ def _validate(model: type, data: Any, document: YamlDocument, base: Path) -> Any
 
 def _pydantic_error(err: ValidationError, model: type, data: Any, document: YamlDocument,
                     base: Path) -> SpecError:
-    first = err.errors()[0]
+    # an unknown key first: 'otu: 64' is a misspelt 'out', which is more useful than "missing 'out'"
+    first = min(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
     loc = tuple(first["loc"])
     path = base + loc
     more = err.error_count() - 1
@@ -131,8 +157,10 @@ def _pydantic_error(err: ValidationError, model: type, data: Any, document: Yaml
     if kind == "extra_forbidden":
         name = str(loc[-1])
         allowed = sorted(model.model_fields) if len(loc) == 1 else []
+        not_given = [f for f in allowed if not (isinstance(data, dict) and f in data)]
         message = f"unknown field {name!r}"
-        close = difflib.get_close_matches(name, allowed, n=1)
+        # a near miss among the fields not given yet first ('otu' beside a missing 'out')
+        close = difflib.get_close_matches(name, not_given, n=1) or difflib.get_close_matches(name, allowed, n=1)
         if allowed:
             message += f" (allowed: {', '.join(allowed)})"
         if close:
@@ -161,9 +189,10 @@ class _Resolver:
         self.counters: dict[str, int] = {}
         self.names: dict[str, Path] = {}
         self.integers: set[str] = set()
-        self._collect_count_names(raw.layers)
-        self.table = SymbolTable(self.integers)
+        self._collect_integer_names(document.data)
+        self.table = SymbolTable(self.integers, fixed=self.values)
         self.scope_index: dict[str, sp.Symbol] = {}
+        self._check_declared()
 
     # -- errors and expressions -------------------------------------------------------------
     def fail(self, path: Path, message: str, hint: str | None = None) -> SpecError:
@@ -174,8 +203,9 @@ class _Resolver:
         def resolve(name: str) -> sp.Expr:
             if name in self.scope_index:
                 return self.scope_index[name]
-            if name in self.values:
-                return self.values[name]
+            reserved = reserved_reason(name)
+            if reserved is not None:
+                raise ExpressionError(reserved)
             if self.declared is not None and name not in self.declared and name not in self.integers:
                 known = sorted(self.declared | self.integers)
                 close = difflib.get_close_matches(name, known, n=1)
@@ -196,15 +226,35 @@ class _Resolver:
             raise self.fail(path, f"{what} must be positive, got {result}")
         return result
 
-    def _collect_count_names(self, items: list[Any]) -> None:
-        for item in items:
-            if isinstance(item, dict) and isinstance(item.get("repeat"), dict):
-                count = item["repeat"].get("count")
-                if isinstance(count, str):
-                    self.integers.update(re.findall(r"[A-Za-z][A-Za-z0-9_]*", count))
-                body = item["repeat"].get("body")
-                if isinstance(body, list):
-                    self._collect_count_names(body)
+    def size(self, value: Any, path: Path, what: str) -> sp.Expr:
+        """A size (width, channels, rank, samples, dimension): a positive integer, or an integer-valued
+        expression of size symbols (which are declared integers), e.g. ``h``, ``2*h``, ``h + 1``."""
+        result = self.positive(value, path, what)
+        if not _integer_valued(result):
+            kind = "a positive integer" if result.is_number else "integer-valued (e.g. h, 2*h, h*k)"
+            raise self.fail(path, f"{what} must be {kind}, got {result}")
+        return result
+
+    def _check_declared(self) -> None:
+        """Declared names are plain ASCII names (a reserved one is refused where an expression uses it)."""
+        for i, name in enumerate(self.raw.symbols or ()):
+            if not NAME_PATTERN.match(name):
+                raise self.fail(("symbols", i), f"symbol {name!r} is not a plain ASCII name (a letter, then "
+                                "letters, digits or _)")
+
+    def _collect_integer_names(self, data: Any) -> None:
+        """Names in repeat counts are integer symbols."""
+        if isinstance(data, list):
+            for value in data:
+                self._collect_integer_names(value)
+        elif isinstance(data, dict):
+            for key, value in data.items():
+                if key in INTEGER_FIELDS and isinstance(value, (str, list)):
+                    for text in value if isinstance(value, list) else [value]:
+                        if isinstance(text, str):
+                            self.integers.update(re.findall(r"[A-Za-z][A-Za-z0-9_]*", text))
+                elif isinstance(value, (dict, list)):
+                    self._collect_integer_names(value)
 
     # -- the spec ------------------------------------------------------------------------------
     def spec(self) -> Spec:
@@ -214,20 +264,24 @@ class _Resolver:
         if output is not None and output not in self.names:
             raise self.fail(("output",), f"output {output!r} is not a layer name",
                             hint=self._suggest(output, self.names))
+        size = unrolled_size(layers)
+        if size > MAX_LAYERS:
+            raise self.fail(("layers",), f"the network has {size} layers once numeric repeats are unrolled; the limit "
+                            f"is {MAX_LAYERS} (keep a repeat count symbolic for a closed form at any depth)")
         name = self.raw.name or FsPath(self.file).stem
         return Spec(name=name, file=self.file, data=data, layers=tuple(layers), output=output,
                     loss=self.loss(), symbols=self.table, document=self.document, values=self.values)
 
     def data(self) -> Data:
         raw = self.raw.data
-        samples = self.positive(raw.samples, ("data", "samples"), "samples")
+        samples = self.size(raw.samples, ("data", "samples"), "samples")
         if (raw.dim is None) == (raw.shape is None):
             raise self.fail(("data",), "give exactly one of 'dim' (vector inputs) or 'shape' ([channels, "
                             "height, width] for images)")
         if raw.dim is not None:
-            shape = (self.positive(raw.dim, ("data", "dim"), "dim"),)
+            shape = (self.size(raw.dim, ("data", "dim"), "dim"),)
         else:
-            shape = tuple(self.positive(v, ("data", "shape", i), "shape entry") for i, v in enumerate(raw.shape))
+            shape = tuple(self.size(v, ("data", "shape", i), "shape entry") for i, v in enumerate(raw.shape))
         if raw.norm == "frobenius":
             norm, note = self.table("X_F"), "input norm: X_F = ‖X‖_F of the data matrix"
         elif raw.norm == "max":
@@ -293,9 +347,9 @@ class _Resolver:
         if count.is_number:
             if not (count.is_integer and count >= 1):
                 raise self.fail(path + ("count",), f"count must be a positive integer or a symbol, got {count}")
-            if count > MAX_UNROLL:
-                raise self.fail(path + ("count",), f"count {count} is too large to unroll (max {MAX_UNROLL}); "
-                                "use a symbol such as L for a closed form")
+            if count > MAX_LAYERS:
+                raise self.fail(path + ("count",), f"count {count} is too large to unroll (the limit is {MAX_LAYERS} "
+                                "layers); use a symbol such as L for a closed form")
         elif not count.is_integer:
             raise self.fail(path + ("count",), f"count {count} is not integer-valued")
         index = sp.Symbol(model.index, positive=True, integer=True)
@@ -330,11 +384,12 @@ class _Resolver:
         p: dict[str, Any] = {}
         if op in ("linear", "conv2d"):
             width_key = "out" if op == "linear" else "channels"
-            p[width_key] = self.positive(getattr(model, width_key), path + (width_key,), width_key)
+            p[width_key] = self.size(getattr(model, width_key), path + (width_key,), width_key)
             for key in ("spectral", "frobenius", "rank"):
                 value = getattr(model, key)
                 if value is not None:
-                    p[key] = self.positive(value, path + (key,), key)
+                    check = self.size if key == "rank" else self.positive
+                    p[key] = check(value, path + (key,), key)
             p["param"] = model.param
         if op == "conv2d":
             kernel = model.kernel if isinstance(model.kernel, list) else [model.kernel, model.kernel]

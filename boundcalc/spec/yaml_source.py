@@ -24,6 +24,11 @@ MAX_DEPTH = 40
 
 Path = tuple[str | int, ...]
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: the only integer and float spellings read as numbers; YAML 1.1's others (sexagesimal ``1:30`` = 90, octal
+#: ``010`` = 8, ``0x10``, ``0b11``, ``1_000``, ``.inf``, ``.nan``) are refused rather than silently converted
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)\Z")
+_PLAIN_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
+_NUMBER_FORMS = {"tag:yaml.org,2002:int": _PLAIN_INT, "tag:yaml.org,2002:float": _PLAIN_FLOAT}
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 }
@@ -107,6 +112,11 @@ class _Converter:
         if node.tag not in _STANDARD_TAGS:
             raise self.fail(f"YAML tag {node.tag!r} is not allowed (plain YAML only)", node, path)
         if isinstance(node, yaml.ScalarNode):
+            plain = _NUMBER_FORMS.get(node.tag)
+            if plain is not None and not plain.match(node.value):
+                raise self.fail(f"{node.value!r} is not a plain decimal number (YAML 1.1 would read it as a "
+                                f"{'base-60, octal, hex or other implicit ' if 'int' in node.tag else 'special '}"
+                                "form); write the number in decimal, or quote an expression", node, path)
             try:
                 return self.constructor.construct_object(node, deep=True)
             except (yaml.YAMLError, ValueError, OverflowError):
