@@ -20,6 +20,7 @@ from boundcalc.calculus.rules import RULE_SETS
 from boundcalc.derive import derive as derive_bound
 from boundcalc.errors import BoundcalcError
 from boundcalc.graph.build import build_graph, inputs_of
+from boundcalc.spec.assign import check_measured, check_used, parse_assignments
 from boundcalc.spec.load import load_spec
 
 app = typer.Typer(
@@ -65,23 +66,10 @@ def _fail(message: str) -> None:
 
 
 def _parse_values(items: list[str]) -> dict[str, float | int]:
-    values: dict[str, float | int] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        name = name.strip()
-        if not sep or not name.isidentifier():
-            _fail(f"--set expects NAME=NUMBER, got {item!r}")
-        try:
-            number: float | int = int(raw)
-        except ValueError:
-            try:
-                number = float(raw)
-            except ValueError:
-                _fail(f"--set {name}: {raw!r} is not a number")
-        if isinstance(number, float) and not math.isfinite(number):
-            _fail(f"--set {name}: {raw!r} is not finite")
-        values[name] = number
-    return values
+    try:
+        return parse_assignments(items)
+    except BoundcalcError as err:
+        _fail(str(err))
 
 
 def _version(value: bool) -> None:
@@ -114,6 +102,7 @@ def derive(
     try:
         loaded = load_spec(spec, values=_parse_values(set_))
         bound = derive_bound(loaded, rules=rules.value, gap=gap.value)
+        check_used(loaded)
         _emit(bound, format, str(spec))
     except BoundcalcError as err:
         _fail(str(err))
@@ -141,6 +130,7 @@ def check(
     try:
         loaded = load_spec(spec, values=_parse_values(set_))
         graph = build_graph(loaded)
+        check_used(loaded)
     except BoundcalcError as err:
         _fail(str(err))
     table = Table(title=f"{loaded.name}: {graph.number_of_nodes() - 1} layers, output {graph.graph['output']}")
@@ -185,6 +175,7 @@ def compare(
         loaded = load_spec(spec, values=_parse_values(set_))
         result = run_compare(loaded, keys=keys, regime=regime.value, vs=vs, orders_only=orders,
                              solve_for=solve_for)
+        check_used(loaded)
     except BoundcalcError as err:
         _fail(str(err))
     if format is Format.json:
@@ -227,6 +218,8 @@ def bounds_show(
     spec: Annotated[Optional[Path], typer.Option("--spec", help="Build the formula on this spec (default: a "
                                                  "generic 3-layer MLP, or a small CNN for conv-only bounds).")] = None,
     format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.text,
+    set_: Annotated[list[str], typer.Option("--set", help="Fix a symbol of the --spec to a number, e.g. "
+                                            "--set L=4 or --set s_fc1=2. Repeatable.")] = [],
 ) -> None:
     """Show one bound: formula (text and LaTeX), assumptions, derivation and caveats."""
     from boundcalc.bounds import NetworkView, get_entry
@@ -236,11 +229,15 @@ def bounds_show(
 
     try:
         entry = get_entry(key)
-        specs = [load_spec(spec)] if spec is not None else generic_specs()
+        if set_ and spec is None:
+            raise BoundcalcError("--set needs --spec (the generic example networks take no values)")
+        specs = [load_spec(spec, values=_parse_values(set_))] if spec is not None else generic_specs()
         for candidate in specs:
             result = entry.apply(NetworkView(candidate))
             if isinstance(result, Applied):
                 break
+        if spec is not None:
+            check_used(specs[0])
     except BoundcalcError as err:
         _fail(str(err))
     label = str(spec) if spec is not None else candidate.name
@@ -312,6 +309,12 @@ def _load_for_checkpoint(spec: Path, ckpt, values: dict):
     from boundcalc.measure.infer import concrete_spec
 
     return concrete_spec(lambda v: load_spec(spec, values=v), ckpt, values)
+
+
+def _check_spec_values(values: dict, loaded, has_data: bool) -> None:
+    """A measuring command's --set: only the spec's own sizes and symbols, each one used."""
+    check_measured(values, loaded.data_names, has_data)
+    check_used(loaded)
 
 
 def _check_margin_and_delta(margin_percentile: float, delta: float) -> None:
@@ -411,8 +414,12 @@ def measure(
 
     try:
         values = _parse_values(set_)
+        if values and spec is None:
+            raise BoundcalcError("--set needs --spec (it fixes the spec's sizes)")
         ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
         loaded = _load_for_checkpoint(spec, ckpt, values)[0] if spec is not None else None
+        if loaded is not None:
+            _check_spec_values(values, loaded, has_data=False)
         options = _options(svd, rank_rtol, energy, tail_k, conv_norm,
                            default_k=(_spec_output_width(loaded) or 10) if loaded else 10, spectrum=spectrum)
         reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
@@ -492,6 +499,7 @@ def evaluate(
         values = _parse_values(set_)
         ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
         loaded, inferred = _load_for_checkpoint(spec, ckpt, values)
+        _check_spec_values(values, loaded, has_data=data is not None)
         options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=_spec_output_width(loaded) or 10)
         reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
         shape = tuple(int(d) for d in loaded.data.shape)
@@ -544,7 +552,9 @@ def collapse(
     options = _options(svd, rank_rtol, 0.99, None, ConvNorm.fft)
     try:
         ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
-        loaded = _load_for_checkpoint(spec, ckpt, _parse_values(set_))[0]
+        values = _parse_values(set_)
+        loaded = _load_for_checkpoint(spec, ckpt, values)[0]
+        _check_spec_values(values, loaded, has_data=True)
         with _progress_bar("collapse") as progress:
             model = bind_and_measure(loaded, ckpt, options, biases="keep", allow_unused=allow_unused,
                                      on_tensor=_tracker(progress, "binding"))

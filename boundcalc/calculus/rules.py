@@ -21,7 +21,7 @@ import sympy as sp
 from boundcalc.calculus import ops
 from boundcalc.calculus.state import LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
-from boundcalc.symbols import C1, C2, SymbolTable, layer_symbol
+from boundcalc.symbols import SymbolTable, layer_symbol
 
 #: per-layer quantity kind -> the spec/regime parameter that fixes it (else the layer's symbol is used)
 PARAM_KEYS = {"s": "spectral", "f": "frobenius", "r": "rank", "b": "row_norm", "w": "filter_norm"}

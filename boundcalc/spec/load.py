@@ -86,6 +86,8 @@ class Spec:
     symbols: SymbolTable = field(repr=False)
     document: YamlDocument = field(repr=False)
     values: dict[str, sp.Expr] = field(default_factory=dict)
+    #: names in the fields a data file or an option measures: samples, norm, margin, delta (m, gamma, delta …)
+    data_names: frozenset[str] = frozenset()
 
     def error(self, path: Path, message: str, hint: str | None = None) -> SpecError:
         """A :class:`SpecError` located at ``path`` of this spec's YAML."""
@@ -260,6 +262,11 @@ class _Resolver:
     def spec(self) -> Spec:
         data = self.data()
         layers = self.items(self.raw.layers, ("layers",))
+        loss = self.loss()
+        raw_data, raw_loss = self.raw.data, self.raw.loss
+        data_names = {name for value in (raw_data.samples, raw_data.norm, raw_loss.delta,
+                                         (raw_loss.margin or "gamma") if raw_loss.lipschitz is None else None)
+                      if isinstance(value, str) for name in re.findall(r"[A-Za-z][A-Za-z0-9_]*", value)}
         output = self.raw.output
         if output is not None and output not in self.names:
             raise self.fail(("output",), f"output {output!r} is not a layer name",
@@ -270,7 +277,8 @@ class _Resolver:
                             f"is {MAX_LAYERS} (keep a repeat count symbolic for a closed form at any depth)")
         name = self.raw.name or FsPath(self.file).stem
         return Spec(name=name, file=self.file, data=data, layers=tuple(layers), output=output,
-                    loss=self.loss(), symbols=self.table, document=self.document, values=self.values)
+                    loss=loss, symbols=self.table, document=self.document, values=self.values,
+                    data_names=frozenset(data_names))
 
     def data(self) -> Data:
         raw = self.raw.data

@@ -64,6 +64,11 @@ def format_path(path: Path) -> str:
     return text
 
 
+def _short(value: str, limit: int = 40) -> str:
+    """``value`` cut to ``limit`` characters for an error line (a 5,000-digit literal is not echoed)."""
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
 def read_yaml(text: str, file: str) -> YamlDocument:
     """Parse ``text``; raises :class:`SpecError` with the file and line for any YAML problem."""
     if len(text.encode("utf-8", "replace")) > MAX_BYTES:
@@ -114,13 +119,13 @@ class _Converter:
         if isinstance(node, yaml.ScalarNode):
             plain = _NUMBER_FORMS.get(node.tag)
             if plain is not None and not plain.match(node.value):
-                raise self.fail(f"{node.value!r} is not a plain decimal number (YAML 1.1 would read it as a "
+                raise self.fail(f"{_short(node.value)!r} is not a plain decimal number (YAML 1.1 would read it as a "
                                 f"{'base-60, octal, hex or other implicit ' if 'int' in node.tag else 'special '}"
                                 "form); write the number in decimal, or quote an expression", node, path)
             try:
                 return self.constructor.construct_object(node, deep=True)
             except (yaml.YAMLError, ValueError, OverflowError):
-                raise self.fail(f"cannot read the value {node.value!r}", node, path) from None
+                raise self.fail(f"cannot read the value {_short(node.value)!r}", node, path) from None
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         result: dict[str, Any] = {}
