@@ -12,6 +12,7 @@ from typing import Any
 import sympy as sp
 
 from boundcalc.calculus import ops
+from boundcalc.domain import Domain, simplify_extrema
 from boundcalc.symbols import C1
 
 GAP_FORMS = ("derived", "printed")
@@ -55,6 +56,7 @@ class Bound:
     assumptions: tuple[str, ...] = ()
     caveats: tuple[str, ...] = ()
     symbols: dict[str, str] = field(default_factory=dict, repr=False)
+    domain: Domain = field(default_factory=Domain, repr=False)   # what the spec's symbols satisfy (L ≥ 3 …)
 
     @cached_property
     def complexity(self) -> sp.Expr:
@@ -82,11 +84,14 @@ class Bound:
 
     @cached_property
     def c1_power(self) -> sp.Expr | None:
-        """Highest power of the unknown constant C1 in the bound (None if it cannot be read off)."""
+        """Highest power of the unknown constant C1 in the bound (None if it cannot be read off), with every
+        Max decided under the spec's own constraints (a repeat count L − 2 ≥ 1 makes L ≥ 3)."""
         powers = [power_of(t.expr, C1) for t in self.terms]
         if any(p is None for p in powers):
             return None
-        return sp.simplify(sp.Max(*powers)) if powers else sp.S.Zero  # a small Max of degrees
+        if not powers:
+            return sp.S.Zero
+        return sp.simplify(simplify_extrema(sp.Max(*powers), self.domain))  # a small Max of degrees
 
     def __str__(self) -> str:
         from boundcalc.render.text import plain_text

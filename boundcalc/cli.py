@@ -19,7 +19,7 @@ from boundcalc import __version__
 from boundcalc.calculus.rules import RULE_SETS
 from boundcalc.derive import derive as derive_bound
 from boundcalc.errors import BoundcalcError
-from boundcalc.graph.build import build_graph, inputs_of
+from boundcalc.graph.build import build_graph
 from boundcalc.spec.assign import check_measured, check_used, parse_assignments
 from boundcalc.spec.load import load_spec
 
@@ -133,15 +133,9 @@ def check(
         check_used(loaded)
     except BoundcalcError as err:
         _fail(str(err))
-    table = Table(title=f"{loaded.name}: {graph.number_of_nodes() - 1} layers, output {graph.graph['output']}")
-    for col in ("layer", "op", "inputs", "output shape"):
-        table.add_column(col)
-    for name in graph.nodes:
-        attrs = graph.nodes[name]
-        preds = inputs_of(graph, name)
-        shape = "(" + ", ".join(map(str, attrs["shape"])) + ")"
-        table.add_row(name, attrs["op"], ", ".join(preds), shape)
-    _console().print(table)
+    from boundcalc.render.check import graph_table
+
+    _console().print(graph_table(loaded.name, graph))
 
 
 class RegimeName(str, Enum):
@@ -423,6 +417,7 @@ def measure(
         options = _options(svd, rank_rtol, energy, tail_k, conv_norm,
                            default_k=(_spec_output_width(loaded) or 10) if loaded else 10, spectrum=spectrum)
         reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
+        folded, notes = False, []
         with _progress_bar("measuring") as progress:
             track = _tracker(progress, "measuring")
             if loaded is None:
@@ -430,18 +425,18 @@ def measure(
             else:
                 model = bind_and_measure(loaded, ckpt, options, init=reference, biases=biases.value,
                                          allow_unused=allow_unused, on_tensor=track)
-                items = list(model.measurements.values())
+                items, folded, notes = list(model.measurements.values()), model.folded, model.notes
     except BindingError as err:
         _fail_binding(err)
     except BoundcalcError as err:
         _fail(str(err))
     skipped = skipped_tensors(ckpt) if loaded is None else {}
     if format is ListFormat.json:
-        typer.echo(view.measurements_json(items, options, str(checkpoint), ckpt.kind, skipped))
+        typer.echo(view.measurements_json(items, options, str(checkpoint), ckpt.kind, skipped, notes, folded))
         return
     console = _console()
-    console.print(view.measurement_table(items, options, f"{checkpoint} ({ckpt.kind}): {len(items)} weights"))
-    console.print(view.method_lines(options, items, with_spec=loaded is not None, skipped=skipped))
+    console.print(view.measurement_table(items, options, f"{checkpoint} ({ckpt.kind}): {len(items)} weights", folded))
+    console.print(view.method_lines(options, items, with_spec=loaded is not None, skipped=skipped, notes=notes))
 
 
 def _parse_constants(text: str) -> dict[str, float]:

@@ -11,6 +11,7 @@ from boundcalc.calculus import ops
 from boundcalc.calculus.compose import compose_scope
 from boundcalc.calculus.rules import RULE_SETS, NumericQuantities, RuleSet, SymbolicQuantities
 from boundcalc.calculus.state import State
+from boundcalc.domain import spec_domain
 from boundcalc.errors import BoundcalcError, DeriveError
 from boundcalc.graph.build import build_graph
 from boundcalc.numerics import LogReal
@@ -74,7 +75,8 @@ def derive(spec: Spec, rules: str = "tight", gap: str = "derived") -> Bound:
         raise BoundcalcError(f"unknown gap form {gap!r} (known: {', '.join(GAP_FORMS)})")
     graph = build_graph(spec)
     check_applicable(graph, ruleset)
-    result = compose_scope(graph, data_state(spec.data.norm), ruleset, SymbolicQuantities(spec.symbols))
+    quantities = _RecordingQuantities(spec.symbols)
+    result = compose_scope(graph, data_state(spec.data.norm), ruleset, quantities)
     m = spec.data.samples
     terms = tuple(
         Term(index=i + 1, layer=ct.local.layer, kind=ct.local.kind, rule=ct.local.rule,
@@ -85,7 +87,20 @@ def derive(spec: Spec, rules: str = "tight", gap: str = "derived") -> Bound:
     return Bound(spec_name=spec.name, rules=ruleset.name, rules_description=ruleset.description,
                  compact=compact, samples=m, loss_lipschitz=spec.loss.lipschitz, delta=spec.loss.delta,
                  gap_form=gap, terms=terms, assumptions=_assumptions(spec, graph, ruleset, gap),
-                 caveats=_caveats(ruleset, gap), symbols=_symbol_meanings(spec))
+                 caveats=generic_caveats(ruleset.name, gap) + spec_caveats(spec, ruleset, quantities.kinds),
+                 symbols=_symbol_meanings(spec), domain=spec_domain(spec))
+
+
+class _RecordingQuantities(SymbolicQuantities):
+    """The symbolic quantities, remembering which per-layer kinds (s, f, r …) the rules asked for."""
+
+    def __init__(self, table) -> None:
+        super().__init__(table)
+        self.kinds: set[str] = set()
+
+    def layer(self, kind: str, node) -> Any:
+        self.kinds.add(kind)
+        return super().layer(kind, node)
 
 
 def compose_numeric(spec: Spec, values: dict[str, float], rules: str = "tight") -> LogReal:
@@ -132,12 +147,32 @@ def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> t
     return tuple(out)
 
 
-def _caveats(ruleset: RuleSet, gap: str) -> tuple[str, ...]:
+def generic_caveats(rules: str, gap: str) -> tuple[str, ...]:
+    """The caveats every bound of rule set ``rules`` carries, whatever the spec."""
+    ruleset = get_ruleset(rules)
     out = [C_CAVEAT, GAP_CAVEAT + f" Using: {gap}.", FINITE_CAVEAT]
     if ruleset.name == "as_printed":
         out.append(KAPPA_CAVEAT)
     out.extend(ruleset.notes)
     return tuple(out)
+
+
+def spec_caveats(spec: Spec, ruleset: RuleSet, kinds_used: set[str]) -> tuple[str, ...]:
+    """Caveats about this spec under this rule set: declared ranks that the rules never read."""
+    declared = [layer.name for layer in _layers(spec.layers) if layer.params.get("rank") is not None]
+    if not declared or "r" in kinds_used:
+        return ()
+    return (f"declared rank{'s' if len(declared) > 1 else ''} ({', '.join(declared)}) not used: rule set "
+            f"{ruleset.name} bounds the diameter without a rank factor, so a rank enters the bound only through "
+            "values written in terms of it (e.g. frobenius: sqrt(r)*B); --rules as_printed uses ranks",)
+
+
+def _layers(items):
+    for item in items:
+        if isinstance(item, Repeat):
+            yield from _layers(item.body)
+        else:
+            yield item
 
 
 def _symbol_meanings(spec: Spec) -> dict[str, str]:

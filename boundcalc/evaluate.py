@@ -18,9 +18,10 @@ import sympy as sp
 
 from boundcalc.bounds import REGISTRY, Applied, NetworkView
 from boundcalc.bounds.base import STATUS_MEANING
-from boundcalc.bounds.pinto2024 import PINTO_PRINTED, PINTO_TIGHT
+from boundcalc.bounds.pinto2024 import ENTRY_FOR_RULES
 from boundcalc.derive import compose_numeric, derive
 from boundcalc.errors import BoundcalcError
+from boundcalc.margin_grid import MarginGridPoint, grid_point
 from boundcalc.measure.data import Dataset, MarginStats, input_stats, margin_stats, margins
 from boundcalc.measure.forward import forward
 from boundcalc.measure.quantities import CONV_NORM_METHODS, UPPER_BOUND_METHODS, MeasureOptions, WeightMeasurement
@@ -30,8 +31,13 @@ from boundcalc.numerics import EvaluationError, LogReal, log_value
 from boundcalc.spec.load import Layer, Repeat, Spec
 
 #: registry entries evaluated by the numeric composer with this rule set
-COMPOSER_RULES = {PINTO_PRINTED.key: "as_printed", PINTO_TIGHT.key: "tight"}
+COMPOSER_RULES = {entry.key: rules for rules, entry in ENTRY_FOR_RULES.items()}
 CONSTRAINT_KEYS = ("spectral", "frobenius", "rank", "row_norm", "filter_norm")
+#: spec constraint -> the symbol kind that holds its measured value, and what it is called
+CONSTRAINT_SYMBOLS = {"spectral": ("s", "‖W‖₂"), "frobenius": ("f", "‖W‖_F"), "rank": ("r", "rank"),
+                      "row_norm": ("b", "‖Wᵀ‖₂,₁"), "filter_norm": ("w", "filter norm")}
+#: a measured norm above its declared bound by less than this (relative) is rounding, not a violation
+DECLARED_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class DataSummary:
     max_norm: float
     train: MarginStats
     test: MarginStats | None = None
+    margin_grid: MarginGridPoint | None = None   # set when γ was chosen from the training margins
 
 
 @dataclass
@@ -72,6 +79,8 @@ class Evaluation:
     assumptions: list[str]
     data: DataSummary | None = None
     measurements: dict[str, WeightMeasurement] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)   # e.g. the checkpoint is outside the declared class
+    folded: bool = False                                 # measured matrices are the bias-folded ones
 
 
 def layer_values(model: BoundModel, options: MeasureOptions, use_init: bool) -> dict[str, float]:
@@ -113,23 +122,30 @@ def evaluation_spec(spec: Spec, folded: bool) -> Spec:
     return replace(spec, layers=items(spec.layers), data=data)
 
 
-def data_summary(model: BoundModel, train: Dataset, test: Dataset | None, percentile: float) -> DataSummary:
-    """Input norms (of the folded inputs when biases are folded), margins on train (γ chosen there) and test."""
+def data_summary(model: BoundModel, train: Dataset, test: Dataset | None, percentile: float,
+                 gamma: float | None = None) -> DataSummary:
+    """Input norms (of the folded inputs when biases are folded), margins on train and test. γ is the given
+    ``gamma``, or the ``percentile`` of the training margins rounded down to the grid of
+    :mod:`boundcalc.margin_grid` (the bounds then take the union bound over that grid)."""
     graph = model.binding.graph
     stats = input_stats(train.x)
     frobenius, max_norm = stats.frobenius, stats.max_norm
     if model.folded:   # x̃ = [x, 1]
         frobenius, max_norm = math.hypot(frobenius, math.sqrt(stats.m)), math.hypot(max_norm, 1.0)
     train_margins = margins(forward(graph, train.x, model.weights, model.biases), train.y)
-    train_stats = margin_stats(train_margins, percentile)
+    train_stats = margin_stats(train_margins, percentile, gamma=gamma)
     if train_stats.gamma <= 0:
         raise BoundcalcError(f"the training margin at percentile {percentile:g} is {train_stats.gamma:.3g} ≤ 0 (train "
                              f"error {train_stats.error:.1%}); choose a larger --margin-percentile")
+    grid = None
+    if gamma is None and model.spec.loss.margin is not None:
+        grid = grid_point(train_stats.gamma)
+        train_stats = margin_stats(train_margins, percentile, gamma=grid.gamma)
     test_stats = None
     if test is not None:
         test_stats = margin_stats(margins(forward(graph, test.x, model.weights, model.biases), test.y), percentile,
                                   gamma=train_stats.gamma)
-    return DataSummary(train.file, stats.m, frobenius, max_norm, train_stats, test_stats)
+    return DataSummary(train.file, stats.m, frobenius, max_norm, train_stats, test_stats, grid)
 
 
 def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSummary | None,
@@ -143,6 +159,7 @@ def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSum
         _check_sample_count(spec, data.m)
     values.update(given)
     _bind_spec_symbols(spec, values)
+    spec, chosen_delta = _confidence_for_margin_grid(spec, values, data.margin_grid if data is not None else None)
     view = NetworkView(spec)
     has_conv = any(slot.layer.op == "conv2d" for slot in model.binding.slots)
     results = []
@@ -153,9 +170,32 @@ def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSum
             results.append(BoundValue(key, entry.title, entry.status, False, reason=applied.reason))
             continue
         results.append(_evaluate_one(applied, spec, values, data, options, has_conv))
-    assumptions = _assumptions(model, options, data, constants, delta, use_init, given)
+    assumptions = _assumptions(model, options, data, constants, chosen_delta, use_init, given)
     return Evaluation(spec=model.spec.name, checkpoint="", values=values, bounds=results, assumptions=assumptions,
-                      data=data, measurements=model.measurements)
+                      data=data, measurements=model.measurements, warnings=outside_declared_class(model, values),
+                      folded=model.folded)
+
+
+def outside_declared_class(model: BoundModel, values: dict[str, float]) -> list[str]:
+    """One warning per declared constraint (spec ``rank: 4``, ``spectral: 2`` …) that the measured checkpoint
+    exceeds: the bounds are then evaluated at the measured value, for a larger class than the spec declares."""
+    out = []
+    for slot in model.binding.slots:
+        for key, (kind, label) in CONSTRAINT_SYMBOLS.items():
+            declared, measured = slot.layer.params.get(key), values.get(f"{kind}_{slot.node}")
+            if declared is None or measured is None:
+                continue
+            try:
+                bound = float(_log_real(declared, values))
+            except EvaluationError:
+                continue   # a constraint written in symbols without values cannot be checked
+            if measured <= bound * (1 + DECLARED_RTOL):
+                continue
+            fold = (" (the folded matrix [[W, b], [0, 1]] has rank up to rank W + 1)"
+                    if key == "rank" and model.folded else "")
+            out.append(f"{slot.node}: measured {label} {measured:.6g} > declared {key} {bound:.6g}{fold}: the "
+                       "checkpoint is outside the spec's declared class; the bounds are evaluated at the measured value")
+    return out
 
 
 def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions, *, train: Dataset | None,
@@ -168,7 +208,8 @@ def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOpti
     (:func:`boundcalc.measure.infer.concrete_spec`) are listed in the assumptions."""
     model = bind_and_measure(spec, checkpoint, options, init=init, biases=biases, allow_unused=allow_unused,
                              **({"on_tensor": on_tensor} if on_tensor else {}))
-    summary = data_summary(model, train, test, percentile) if train is not None else None
+    summary = (data_summary(model, train, test, percentile, gamma=_fixed_margin(spec, given or {}))
+               if train is not None else None)
     result = evaluate_bounds(model, options, data=summary, given=given or {}, constants=constants, delta=delta,
                              use_init=init is not None, keys=keys)
     result.checkpoint = str(checkpoint.path)
@@ -211,6 +252,26 @@ def _log_real(expr: sp.Expr, values: dict[str, float]) -> LogReal:
     if sign < 0:
         raise EvaluationError("the expression is negative at the measured values")
     return LogReal(log_abs)
+
+
+def _fixed_margin(spec: Spec, given: dict[str, float]) -> float | None:
+    """The margin when it is not chosen from the data: a number in the spec, or γ given with --set."""
+    margin = spec.loss.margin
+    if margin is not None and margin.is_number:
+        return float(margin)
+    return given.get("gamma")
+
+
+def _confidence_for_margin_grid(spec: Spec, values: dict[str, float],
+                                grid: MarginGridPoint | None) -> tuple[Spec, float]:
+    """The spec's δ (a number, or a symbol such as --delta's ``delta``) at ``values``; with γ chosen from the data,
+    every confidence term then uses δ_k = δ·weight (the union bound over the γ grid): ``values['delta']`` is set
+    to δ_k and the returned spec's δ is the symbol ``delta``."""
+    base = float(_log_real(spec.loss.delta, values))
+    if grid is None:
+        return spec, base
+    values["delta"] = base * grid.weight
+    return replace(spec, loss=replace(spec.loss, delta=spec.symbols("delta"))), base
 
 
 def _bind_spec_symbols(spec: Spec, values: dict[str, float]) -> None:
@@ -256,15 +317,28 @@ def _assumptions(model: BoundModel, options: MeasureOptions, data: DataSummary |
     if data is not None:
         out.append(f"data {data.file}: m = {data.m}, ‖X‖_F = {data.frobenius:.6g}, R = max‖x_i‖ = {data.max_norm:.6g}"
                    + (" (inputs with the constant coordinate)" if model.folded else ""))
-        out.append(f"margin γ = {data.train.gamma:.6g}: the {data.train.percentile:g}th percentile of the training "
-                   f"margins; empirical margin risk = fraction of training samples with margin ≤ γ = "
-                   f"{data.train.margin_risk:.4f}")
+        out += _margin_lines(model.spec, data, delta)
         out.append("test-error bound = empirical margin risk + gap; vacuous when ≥ 1 (order-only values are never "
                    "called bounds)")
     for name, value in sorted(given.items()):
         out.append(f"{name} = {value:g} (--set)")
     out += [f"status {s}: {m}" for s, m in STATUS_MEANING.items()]
     return out
+
+
+def _margin_lines(spec: Spec, data: DataSummary, delta: float) -> list[str]:
+    """How γ was chosen, and the union bound over γ when the data chose it."""
+    train = data.train
+    if data.margin_grid is not None:
+        head = [f"margin γ = {train.gamma:.6g}: the {train.percentile:g}th percentile of the training margins "
+                f"({data.margin_grid.chosen:.6g}) rounded down to the grid", data.margin_grid.describe(delta)]
+    elif spec.loss.margin is None:
+        head = [f"γ = {train.gamma:.6g} (the {train.percentile:g}th percentile of the training margins) is a "
+                "diagnostic only: the spec's loss is Lipschitz, so no bound uses it"]
+    else:
+        head = [f"margin γ = {train.gamma:.6g} (given by the spec or --set, not chosen from the data: no union bound "
+                "over γ)"]
+    return head + [f"empirical margin risk = fraction of training samples with margin ≤ γ = {train.margin_risk:.4f}"]
 
 
 __all__ = ["evaluate_bounds", "data_summary", "evaluation_spec", "layer_values", "Evaluation", "BoundValue",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from boundcalc.bounds import (bartlett2017, galanti2023, golowich2018, neyshabur2015, neyshabur2018, pinto2024,
                               vc2019)
-from boundcalc.bounds.base import (STATUS_MEANING, Applied, Citation, Formula, Inapplicable, NotApplicable,
-                                   PriorBound, Requirements)
+from boundcalc.bounds.base import (STATUS_LABEL, STATUS_MEANING, Applied, Citation, Formula, Inapplicable,
+                                   NotApplicable, PriorBound, Requirements)
 from boundcalc.bounds.network import NetworkView
 from boundcalc.errors import BoundcalcError
 
@@ -40,5 +40,16 @@ def get_entry(key: str) -> PriorBound:
         raise BoundcalcError(f"unknown bound {key!r} (known: {', '.join(REGISTRY)}).{hint}") from None
 
 
-__all__ = ["REGISTRY", "get_entry", "PriorBound", "Requirements", "Citation", "Formula", "Applied", "Inapplicable",
+def entry_for_rules(rules: str) -> PriorBound:
+    """The registry entry whose bound the rule set ``rules`` derives (``as_printed`` → pinto2024, ``tight`` →
+    pinto2024_tight): ``derive`` reports that entry's status, so there is one label for one bound."""
+    try:
+        return pinto2024.ENTRY_FOR_RULES[rules]
+    except KeyError:
+        raise BoundcalcError(f"rule set {rules!r} has no registry entry "
+                             f"(known: {', '.join(pinto2024.ENTRY_FOR_RULES)})") from None
+
+
+__all__ = ["REGISTRY", "get_entry", "entry_for_rules", "STATUS_LABEL",
+           "PriorBound", "Requirements", "Citation", "Formula", "Applied", "Inapplicable",
            "NotApplicable", "NetworkView", "STATUS_MEANING"]

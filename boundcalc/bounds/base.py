@@ -21,9 +21,14 @@ from boundcalc.spec.model import LAYER_MODELS
 Status = Literal["exact", "derived", "order"]
 STATUS_MEANING: dict[str, str] = {
     "exact": "a bound with every constant known (C1, C2 excepted where stated)",
-    "derived": "a bound derived from published lemmas with every constant known; the derivation is shown",
+    "derived": "a bound derived from published lemmas with every constant known (C1, C2 excepted where stated); "
+               "the derivation is shown",
     "order": "order of magnitude only: numbers are up to an unknown constant factor, not bounds",
 }
+
+
+#: how each status is labelled wherever it is printed (order-only numbers always say "up to constants")
+STATUS_LABEL: dict[str, str] = {"exact": "exact", "derived": "derived", "order": "order (up to constants)"}
 
 
 class NotApplicable(BoundcalcError):

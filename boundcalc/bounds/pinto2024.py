@@ -9,7 +9,7 @@ from __future__ import annotations
 from boundcalc.bounds.base import Citation, Formula, NotApplicable, PriorBound, Requirements
 from boundcalc.bounds.network import NetworkView
 from boundcalc.calculus.rules import AS_PRINTED, TIGHT
-from boundcalc.derive import C_CAVEAT, FINITE_CAVEAT, GAP_CAVEAT, KAPPA_CAVEAT, derive
+from boundcalc.derive import C_CAVEAT, FINITE_CAVEAT, GAP_CAVEAT, KAPPA_CAVEAT, derive, generic_caveats
 from boundcalc.errors import DeriveError
 
 CITATION = Citation(authors="Pinto, Rangamani & Poggio",
@@ -24,7 +24,9 @@ def _from_composer(view: NetworkView, rules: str) -> Formula:
     except DeriveError as err:
         raise NotApplicable(str(err)) from None
     complexity = bound.complexity_coefficient * bound.complexity
-    return Formula(complexity=complexity, gap=complexity + bound.confidence_term, statement=STATEMENT)
+    spec_notes = tuple(c for c in bound.caveats if c not in generic_caveats(rules, "derived"))
+    return Formula(complexity=complexity, gap=complexity + bound.confidence_term, statement=STATEMENT,
+                   notes=spec_notes)
 
 
 def as_printed(view: NetworkView) -> Formula:
@@ -65,3 +67,5 @@ PINTO_TIGHT = PriorBound(
     caveats=(C_CAVEAT, GAP_CAVEAT + " Using: derived.", FINITE_CAVEAT),
 )
 ENTRIES = (PINTO_PRINTED, PINTO_TIGHT)
+#: the registry entry whose bound each rule set derives (its status is the one ``derive`` reports)
+ENTRY_FOR_RULES = {"as_printed": PINTO_PRINTED, "tight": PINTO_TIGHT}

@@ -13,13 +13,14 @@ import sympy as sp
 
 from boundcalc.bounds import REGISTRY, Applied, NetworkView, get_entry
 from boundcalc.bounds.base import inverse_margin
-from boundcalc.compare.orders import OrderUnknown, Orders, eventual_sign
+from boundcalc.compare.crossover import crossover
+from boundcalc.compare.orders import OrderUnknown, Orders
 from boundcalc.compare.regime import apply_regime, output_layer
+from boundcalc.domain import Domain, spec_domain
 from boundcalc.errors import BoundcalcError
 from boundcalc.spec.load import Layer, Repeat, Spec
 
 DEFAULT_VS = "pinto2024_tight"
-SOLVE_ORDER = ("r", "L", "h", "m")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def compare(spec: Spec, keys: list[str] | None = None, regime: str = "none", vs:
     reg = apply_regime(spec, regime)
     view = NetworkView(reg.spec)
     growth = growth_symbols(reg.spec)
+    _check_solve_for(solve_for, growth, spec.name)
     orders = Orders(growth.values())
     normaliser = sp.powsimp(_normaliser(view), force=True)
     results = [entry.apply(view) for entry in entries]
@@ -74,7 +76,9 @@ def compare(spec: Spec, keys: list[str] | None = None, regime: str = "none", vs:
     elif vs not in applied:
         reason = next((r.reason for r in results if r.key == vs), "not among the compared bounds")
         raise BoundcalcError(f"--vs {vs}: that bound does not apply to this spec ({reason})")
-    analysed = {key: _analyse(a, normaliser, orders, growth, orders_only) for key, a in applied.items()}
+    in_m, m_note = _data_norm_in_m(reg.spec, growth)
+    analysed = {key: _analyse(a, normaliser, orders, growth, orders_only, in_m) for key, a in applied.items()}
+    domain = spec_domain(reg.spec)
     rows = []
     for result in results:
         if not isinstance(result, Applied):
@@ -83,16 +87,46 @@ def compare(spec: Spec, keys: list[str] | None = None, regime: str = "none", vs:
             continue
         row = analysed[result.key]
         if vs is not None and result.key != vs:
-            ratio, crossover = _pair(row, analysed[vs], orders, growth, solve_for)
-            row = replace(row, ratio=ratio, crossover=crossover)
+            ratio, condition = _pair(row, analysed[vs], orders, growth, solve_for, domain)
+            row = replace(row, ratio=ratio, crossover=condition)
         rows.append(row)
     assumptions = (
         "orders drop constant factors (numbers, norm bounds, γ, C2) and treat C1, C2 ≥ 1 when ranking terms",
         "a sum over layers is bounded by (number of terms) × (first term + last term)",
         "normalisation: the factor column is the complexity term divided by " + str(normaliser),
-    ) + (("--orders: logarithmic factors are dropped as well",) if orders_only else ())
+        "crossovers are decided on the domain " + "; ".join(domain.reasons + ("every size and rank ≥ 1",
+                                                                           "norms > 0")),
+    ) + ((m_note,) if m_note else ()) + (("--orders: logarithmic factors are dropped as well",) if orders_only else ())
     return Comparison(spec_name=spec.name, regime=reg.name, substitutions=reg.substitutions, normaliser=normaliser,
                       growth=tuple(growth), vs=vs, orders_only=orders_only, rows=tuple(rows), assumptions=assumptions)
+
+
+def _check_solve_for(solve_for: str | None, growth: dict[str, sp.Symbol], spec_name: str) -> None:
+    """--solve-for must name a growth variable (the crossover is solved for it)."""
+    if solve_for is None or solve_for in growth:
+        return
+    import difflib
+
+    if not growth:
+        raise BoundcalcError(f"--solve-for {solve_for}: {spec_name} has no growth variable (every size is a number), "
+                             "so there is nothing to solve for")
+    close = difflib.get_close_matches(solve_for, list(growth), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise BoundcalcError(f"--solve-for {solve_for}: not a growth variable of {spec_name} (growth variables: "
+                         f"{', '.join(growth)}).{hint}")
+
+
+def _data_norm_in_m(spec: Spec, growth: dict[str, sp.Symbol]) -> tuple[dict, str | None]:
+    """With ‖X‖_F written as the symbol X_F and m a growth variable, orders take X_F ≍ √m·R: X_F grows with m
+    (‖X‖_F ≤ √m·R always, equal up to a constant when the inputs have comparable norms)."""
+    norm, samples = spec.data.norm, spec.data.samples
+    if not (isinstance(norm, sp.Symbol) and norm.name == "X_F" and samples in growth.values()):
+        return {}, None
+    big_r = spec.symbols("R")
+    note = ("orders and crossovers take ‖X‖_F ≍ √m·R (R = max_i ‖x_i‖): ‖X‖_F ≤ √m·R, with equality up to a "
+            "constant when the inputs have comparable norms, so X_F is not held constant as m grows; the factor "
+            "column keeps X_F")
+    return {norm: sp.sqrt(samples) * big_r}, note
 
 
 def growth_symbols(spec: Spec) -> dict[str, sp.Symbol]:
@@ -125,7 +159,7 @@ def _normaliser(view: NetworkView) -> sp.Expr:
 
 
 def _analyse(applied: Applied, normaliser: sp.Expr, orders: Orders, growth: dict[str, sp.Symbol],
-             orders_only: bool) -> Row:
+             orders_only: bool, in_m: dict) -> Row:
     entry, formula = applied.entry, applied.formula
     factor = sp.powsimp(sp.expand_power_base(formula.complexity / normaliser, force=True), force=True)
     if not factor.has(sp.Sum, sp.Product):
@@ -133,10 +167,10 @@ def _analyse(applied: Applied, normaliser: sp.Expr, orders: Orders, growth: dict
         factor = sp.factor_terms(sp.expand(factor))
     order, per_variable, note = None, {}, None
     try:
-        order = orders.order(factor)
+        order = orders.order(factor.xreplace(in_m))
         if orders_only:
             order = orders.drop_logs(order)
-        full = orders.order(formula.complexity)
+        full = orders.order(formula.complexity.xreplace(in_m))
         for name, var in growth.items():
             source = full if name == "m" else order
             per_variable[name] = tuple(orders.part(source, var))
@@ -148,47 +182,19 @@ def _analyse(applied: Applied, normaliser: sp.Expr, orders: Orders, growth: dict
                order_note=note, caveats=applied.caveats)
 
 
-def _pair(row: Row, ref: Row, orders: Orders, growth: dict[str, sp.Symbol],
-          solve_for: str | None) -> tuple[sp.Expr | None, str | None]:
+def _pair(row: Row, ref: Row, orders: Orders, growth: dict[str, sp.Symbol], solve_for: str | None,
+          domain: Domain) -> tuple[sp.Expr | None, str | None]:
     if row.order is None or ref.order is None:
         return None, f"{row.key}: could not compare with {ref.key}: leading order unknown"
     mine, theirs = orders.drop_logs(list(row.order)), orders.drop_logs(list(ref.order))
     if len(mine) != 1 or len(theirs) != 1:
         return None, f"{row.key}: could not solve against {ref.key}: several incomparable leading terms"
     ratio = sp.powsimp(sp.expand_power_base(mine[0] / theirs[0], force=True), force=True)
-    return ratio, crossover(ratio, row.key, ref.key, growth, solve_for)
+    differing = _names(row.complexity) ^ _names(ref.complexity)
+    return ratio, crossover(ratio, row.key, ref.key, growth, solve_for, domain, differing - set(growth))
 
 
-def crossover(ratio: sp.Expr, key: str, ref: str, growth: dict[str, sp.Symbol], solve_for: str | None) -> str:
-    """The condition on one variable under which ``key`` is smaller than ``ref`` (logs ignored)."""
-    names = [solve_for] if solve_for else [n for n in SOLVE_ORDER if n in growth] + list(growth)
-    candidates = [growth[n] for n in names if n in growth and ratio.has(growth[n])]
-    if not candidates:
-        if ratio.is_number:
-            return f"same order as {ref} (ratio {ratio})"
-        return f"ratio {ratio} does not involve {solve_for or 'any growth variable'}"
-    x = candidates[0]
-    log_ratio = sp.expand_log(sp.log(ratio), force=True)
-    try:
-        solutions = sp.solve(sp.Eq(log_ratio, 0), x)
-    except (NotImplementedError, ValueError):
-        solutions = []
-    slope = sp.simplify(sp.diff(log_ratio, x) * x)   # d log(ratio) / d log(x)
-    if len(solutions) != 1:
-        return f"sympy could not solve {key}/{ref} = 1 for {x}"
-    threshold = _readable(solutions[0])
-    sign = eventual_sign(slope, growth.values())
-    if sign == 1:
-        return f"{key} < {ref} (up to constants) iff {x} < {threshold}"
-    if sign == -1:
-        return f"{key} < {ref} (up to constants) iff {x} > {threshold}"
-    return f"{key} = {ref} at {x} = {threshold}; direction undetermined"
-
-
-def _readable(expr: sp.Expr) -> sp.Expr:
-    """exp(log(X)/(L − 1)) -> X**(1/(L − 1)): the form sympy's solver returns, made readable."""
-    if isinstance(expr, sp.exp):
-        inner = sp.logcombine(expr.args[0], force=True)
-        if isinstance(inner, sp.log):
-            return inner.args[0]
-    return sp.powsimp(expr, force=True)
+def _names(expr: sp.Expr) -> set[str]:
+    """Names of the symbols and indexed symbols (``s_fc``) in ``expr``, bound variables excluded."""
+    names = {s.name for s in expr.free_symbols}
+    return names | {str(b.label) for b in expr.atoms(sp.IndexedBase)}

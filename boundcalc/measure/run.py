@@ -20,7 +20,8 @@ Progress = Callable[[int, int, str], None]
 BIAS_MODES = {
     "fold": "biases folded into the weights as an extra constant input coordinate: hidden layers use "
             "[[W, b], [0, 1]], the last layer [W, b], the data gets a coordinate 1 (an exact rewrite of the "
-            "trained network as a bias-free one; widths grow by one)",
+            "trained network as a bias-free one; widths grow by one). Shapes and norms are of the folded matrices: "
+            "a stored out×in weight is measured as (out+1)×(in+1), the last layer's as out×(in+1)",
     "drop": "biases set to zero: every number (norms, margins, errors) is for the bias-free network, not the "
             "trained one",
     "keep": "biases used in the forward pass; norms and ranks are of the weight matrices alone (diagnostics, "

@@ -14,13 +14,28 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from boundcalc.bounds.base import STATUS_MEANING, Applied, Inapplicable, PriorBound
+from boundcalc.bounds.base import STATUS_LABEL, STATUS_MEANING, Applied, Inapplicable, PriorBound
 from boundcalc.compare.table import Comparison, Row
 from boundcalc.render.json_ import expression
 from boundcalc.render.names import to_latex
 
 FACTOR_WIDTH = 90
-STATUS_LABEL = {"exact": "exact", "derived": "derived", "order": "order (up to constants)"}
+
+
+def grouped_caveats(pairs) -> list[tuple[list[str], str]]:
+    """(bound key, caveat) pairs -> one entry per caveat text with every bound it belongs to, in first-seen
+    order: a caveat shared by several bounds is printed once and names all of them."""
+    groups: dict[str, list[str]] = {}
+    for key, text in pairs:
+        keys = groups.setdefault(text, [])
+        if key not in keys:
+            keys.append(key)
+    return [(keys, text) for text, keys in groups.items()]
+
+
+def caveat_lines(pairs) -> list[str]:
+    """``[key1, key2] caveat`` lines for :func:`grouped_caveats`."""
+    return [f"[{', '.join(keys)}] {text}" for keys, text in grouped_caveats(pairs)]
 
 
 def _sum_text(monomials, latex: bool = False) -> str:
@@ -87,14 +102,10 @@ def rich_comparison(comparison: Comparison) -> Group:
         parts.extend(Text(f"  • {r.key}: {r.reason}") for r in skipped)
     parts.append(Text("Assumptions", style="bold"))
     parts.extend(Text(f"  • {a}") for a in c.assumptions)
-    caveats = [(r.key, cav) for r in c.rows if r.applies for cav in r.caveats]
+    caveats = caveat_lines((r.key, cav) for r in c.rows if r.applies for cav in r.caveats)
     if caveats:
         parts.append(Text("Caveats", style="bold yellow"))
-        seen = set()
-        for key, cav in caveats:
-            if cav not in seen:
-                seen.add(cav)
-                parts.append(Text(f"  • [{key}] {cav}", style="yellow"))
+        parts.extend(Text(f"  • {line}", style="yellow") for line in caveats)
     return Group(*parts)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import sympy as sp
 
 from boundcalc.bound import Bound
+from boundcalc.bounds import STATUS_LABEL, STATUS_MEANING, entry_for_rules
 from boundcalc.render.names import to_latex
 
 
@@ -31,6 +32,7 @@ def expression(expr: Any) -> dict[str, str] | None:
 
 
 def bound_dict(bound: Bound, spec_file: str | None = None) -> dict[str, Any]:
+    entry = entry_for_rules(bound.rules)
     return {
         "spec": {"name": bound.spec_name, "file": spec_file},
         "rules": {"name": bound.rules, "description": bound.rules_description},
@@ -38,7 +40,10 @@ def bound_dict(bound: Bound, spec_file: str | None = None) -> dict[str, Any]:
         "gap": expression(bound.gap),
         "gap_form": bound.gap_form,
         "c1_power": expression(bound.c1_power),
-        "status": "derived (exact up to the unknown universal constants C1, C2)",
+        "status": entry.status,
+        "status_label": STATUS_LABEL[entry.status],
+        "status_meaning": STATUS_MEANING[entry.status],
+        "registry_key": entry.key,
         "terms": [
             {"index": t.index, "layer": t.layer, "kind": t.kind, "rule": t.rule,
              "diameter_rule": t.diameter_rule, "expr": expression(t.expr)}

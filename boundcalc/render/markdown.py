@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from boundcalc.bound import Bound
 from boundcalc.render.names import to_latex
+from boundcalc.render.text import status_line
 
 
 def to_markdown(bound: Bound) -> str:
@@ -14,6 +15,8 @@ def to_markdown(bound: Bound) -> str:
         f"Generalization gap, with probability ≥ 1 − δ (gap constant: {bound.gap_form}):",
         "",
         "$$\\text{gap} \\le " + to_latex(bound.gap) + "$$",
+        "",
+        "S" + status_line(bound)[1:] + ".",
         "",
         f"Highest power of C1: ${to_latex(bound.c1_power)}$" if bound.c1_power is not None else "",
         "",

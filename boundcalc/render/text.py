@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from boundcalc.bound import Bound
+from boundcalc.bounds import STATUS_LABEL, STATUS_MEANING, entry_for_rules
 
 #: terms shown in the terminal before eliding (all of them are in --format json)
 MAX_TERMS = 40
@@ -17,10 +18,17 @@ def _expr(expr: sp.Basic) -> str:
     return sp.sstr(expr)
 
 
+def status_line(bound: Bound) -> str:
+    """The bound's status, taken from the registry entry its rule set derives (one label everywhere)."""
+    entry = entry_for_rules(bound.rules)
+    return f"status: {STATUS_LABEL[entry.status]} (registry entry {entry.key}: {STATUS_MEANING[entry.status]})"
+
+
 def plain_text(bound: Bound) -> str:
     lines = [f"{bound.spec_name} [{bound.rules}]",
              f"  Ĝ_S ≤ {_expr(bound.complexity)}",
-             f"  gap ≤ {_expr(bound.gap)}   (prob. ≥ 1 − δ, gap constant: {bound.gap_form})"]
+             f"  gap ≤ {_expr(bound.gap)}   (prob. ≥ 1 − δ, gap constant: {bound.gap_form})",
+             f"  {status_line(bound)}"]
     if bound.c1_power is not None:
         lines.append(f"  highest power of C1: {_expr(bound.c1_power)}")
     for t in bound.terms:
@@ -36,8 +44,7 @@ def rich_view(bound: Bound, spec_file: str | None = None, max_terms: int = MAX_T
     head.append(_expr(bound.complexity) + "\n")
     head.append("gap ≤ ", style="bold")
     head.append(_expr(bound.gap) + "\n")
-    head.append(f"with probability ≥ 1 − δ; gap constant: {bound.gap_form}; "
-                "status: derived, exact up to the unknown constants C1, C2", style="dim")
+    head.append(f"with probability ≥ 1 − δ; gap constant: {bound.gap_form}; {status_line(bound)}", style="dim")
     if bound.c1_power is not None:
         head.append(f"\nhighest power of C1: {_expr(bound.c1_power)}", style="yellow")
     title = f"{bound.spec_name} — rule set [bold]{bound.rules}[/bold]" + (f" — {spec_file}" if spec_file else "")
@@ -46,7 +53,8 @@ def rich_view(bound: Bound, spec_file: str | None = None, max_terms: int = MAX_T
         table.add_column(col, overflow="fold")
     for t in bound.terms[:max_terms]:
         rule = t.rule + (f"\ndiameter: {t.diameter_rule}" if t.diameter_rule else "")
-        table.add_row(str(t.index), t.layer, t.kind, _expr(t.expr), rule)
+        # Text cells, not strings: rich would read "[t']" in s_a[t'] as a markup tag and drop it
+        table.add_row(*(Text(cell) for cell in (str(t.index), t.layer, t.kind, _expr(t.expr), rule)))
     parts = [Panel(head, title=title, expand=False), table]
     if len(bound.terms) > max_terms:
         parts.append(Text(f"… {len(bound.terms) - max_terms} more terms (all of them with --format json)",

@@ -17,12 +17,14 @@ from boundcalc.render.evaluate import num
 from boundcalc.render.json_ import finite
 from boundcalc.render.plots import scatter
 from boundcalc.zoo.run import BoundSummary, Settings, ZooResult, not_applicable
+from boundcalc.zoo.stats import MIN_MODELS
 
 NOTES = (
     "τ: Kendall rank correlation between each bound's gap bound and the measured gap (test − train error from "
     "the manifest), (1/(n(n−1))) Σ sign·sign, ties 0 (Jiang et al. 2020)",
     "Ψ: granulated Kendall coefficient, τ within groups of models that differ in one hyperparameter, averaged "
-    "over groups, then over hyperparameters; ψ_i per hyperparameter in the JSON",
+    "over groups, then over hyperparameters; ψ_i per hyperparameter in the table and the JSON",
+    "p: two-sided p-value of τ under independent rankings without ties (exact up to 60 models)",
     "rank correlations do not depend on unknown constant factors, so order-only bounds are ranked too; "
     "'non-vacuous' is only defined for exact/derived bounds",
 )
@@ -55,12 +57,29 @@ def summary_dict(results: list[ZooResult], summary: list[BoundSummary], settings
         "failed": failed,
         "settings": {"constants": settings.constants, "margin_percentile": settings.percentile,
                      "delta": settings.delta, "biases": settings.biases},
-        "bounds": [{"key": s.key, "status": s.status, "models": s.models, "kendall_tau": s.tau, "psi": s.psi,
+        "bounds": [{"key": s.key, "status": s.status, "models": s.models, "kendall_tau": s.tau,
+                    "kendall_tau_p_value": s.tau_p_value, "psi": s.psi,
                     "psi_by_hyperparameter": s.psi_by_hyperparameter, "non_vacuous_fraction": s.non_vacuous}
                    for s in summary],
+        "warnings": sample_size_warnings(summary),
         "not_applicable": not_applicable(results),
         "notes": list(NOTES),
     })
+
+
+def sample_size_warnings(summary: list[BoundSummary]) -> list[str]:
+    """One line per group of bounds evaluated on fewer than MIN_MODELS models: τ and Ψ say little there."""
+    by_n: dict[int, list[BoundSummary]] = {}
+    for s in summary:
+        if s.models < MIN_MODELS:
+            by_n.setdefault(s.models, []).append(s)
+    out = []
+    for n, group in sorted(by_n.items()):
+        p_values = sorted({num(s.tau_p_value, 3) for s in group if s.tau_p_value is not None})
+        p_text = f"; p-value of τ: {', '.join(p_values)}" if p_values else ""
+        out.append(f"only n = {n} model{'s' if n != 1 else ''} for {', '.join(s.key for s in group)}: with n < "
+                   f"{MIN_MODELS}, Kendall τ and Ψ are not meaningful (τ = ±1 can arise by chance{p_text})")
+    return out
 
 
 def write_results(results: list[ZooResult], summary: dict, out: Path) -> list[Path]:
@@ -78,12 +97,14 @@ def write_results(results: list[ZooResult], summary: dict, out: Path) -> list[Pa
 
 def summary_view(summary: dict) -> Group:
     table = Table(title=f"{summary['evaluated']} of {summary['models']} models evaluated ({summary['spec']})")
-    for column in ("bound", "status", "models", "Kendall τ", "Ψ", "non-vacuous"):
-        table.add_column(column, justify="left" if column in ("bound", "status") else "right")
+    for column in ("bound", "status", "models", "Kendall τ", "p", "Ψ", "ψ per hyperparameter", "non-vacuous"):
+        table.add_column(column, justify="left" if column in ("bound", "status", "ψ per hyperparameter") else "right")
     for b in summary["bounds"]:
         frac = "—" if b["non_vacuous_fraction"] is None else f"{b['non_vacuous_fraction']:.0%}"
-        table.add_row(b["key"], b["status"], str(b["models"]), num(b["kendall_tau"], 3), num(b["psi"], 3), frac)
-    lines = [f"• {n}" for n in NOTES]
+        per = ", ".join(f"{name}: {num(value, 3)}" for name, value in b["psi_by_hyperparameter"].items()) or "—"
+        table.add_row(*(Text(cell) for cell in (b["key"], b["status"], str(b["models"]), num(b["kendall_tau"], 3),
+                                                num(b["kendall_tau_p_value"], 3), num(b["psi"], 3), per, frac)))
+    lines = [f"! {w}" for w in summary["warnings"]] + [f"• {n}" for n in NOTES]
     s = summary["settings"]
     lines.append(f"• C1 = {s['constants']['C1']:g}, C2 = {s['constants']['C2']:g} (assumed); γ = "
                  f"{s['margin_percentile']:g}th percentile of training margins; δ = {s['delta']:g}; biases: {s['biases']}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.zoo.manifest import ZooError, ZooModel
-from boundcalc.zoo.stats import granulated_psi, kendall_tau
+from boundcalc.zoo.stats import granulated_psi, kendall_p_value, kendall_tau
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class BoundSummary:
     psi: float | None               # granulated Kendall Ψ over the hyperparameters
     psi_by_hyperparameter: dict[str, float]
     non_vacuous: float | None       # fraction of models with a non-vacuous test-error bound (None: order only)
+    tau_p_value: float | None = None  # two-sided p-value of τ under independent rankings (see zoo.stats)
 
 
 def _failed(model: ZooModel, error: str = "") -> ZooResult:
@@ -240,6 +241,8 @@ def summarise(results: list[ZooResult]) -> list[BoundSummary]:
         gaps = [r.gap for r in rows]
         psi, per = granulated_psi(measure, gaps, [r.hyperparameters for r in rows])
         flags = [r.bounds[key]["vacuous"] for r in rows if r.bounds[key]["vacuous"] is not None]
-        out.append(BoundSummary(key, status, len(rows), kendall_tau(measure, gaps), psi, per,
-                                (sum(1 for v in flags if not v) / len(flags)) if flags else None))
+        tau = kendall_tau(measure, gaps)
+        out.append(BoundSummary(key, status, len(rows), tau, psi, per,
+                                (sum(1 for v in flags if not v) / len(flags)) if flags else None,
+                                kendall_p_value(tau, len(rows))))
     return out
