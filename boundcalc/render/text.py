@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from boundcalc.bound import Bound
+from boundcalc.render.escape import one_line, plain
 
 #: terms shown in the terminal before eliding (all of them are in --format json)
 MAX_TERMS = 40
@@ -18,13 +19,13 @@ def _expr(expr: sp.Basic) -> str:
 
 
 def plain_text(bound: Bound) -> str:
-    lines = [f"{bound.spec_name} [{bound.rules}]",
+    lines = [f"{one_line(bound.spec_name)} [{bound.rules}]",
              f"  Ĝ_S ≤ {_expr(bound.complexity)}",
              f"  gap ≤ {_expr(bound.gap)}   (prob. ≥ 1 − δ, gap constant: {bound.gap_form})"]
     if bound.c1_power is not None:
         lines.append(f"  highest power of C1: {_expr(bound.c1_power)}")
     for t in bound.terms:
-        lines.append(f"  term {t.index}: {t.kind} at layer {t.layer}: {_expr(t.expr)}; {t.rule}"
+        lines.append(f"  term {t.index}: {t.kind} at layer {one_line(t.layer)}: {_expr(t.expr)}; {t.rule}"
                      + (f"; diameter rule: {t.diameter_rule}" if t.diameter_rule else ""))
     return "\n".join(lines)
 
@@ -40,13 +41,14 @@ def rich_view(bound: Bound, spec_file: str | None = None, max_terms: int = MAX_T
                 "status: derived, exact up to the unknown constants C1, C2", style="dim")
     if bound.c1_power is not None:
         head.append(f"\nhighest power of C1: {_expr(bound.c1_power)}", style="yellow")
-    title = f"{bound.spec_name} — rule set [bold]{bound.rules}[/bold]" + (f" — {spec_file}" if spec_file else "")
+    title = Text.assemble(one_line(bound.spec_name), " — rule set ", (bound.rules, "bold"),
+                          f" — {one_line(spec_file)}" if spec_file else "")
     table = Table(title="Term-by-term account", show_lines=False, expand=False)
     for col in ("#", "layer", "kind", "term of Ĝ_S", "rule"):
         table.add_column(col, overflow="fold")
     for t in bound.terms[:max_terms]:
         rule = t.rule + (f"\ndiameter: {t.diameter_rule}" if t.diameter_rule else "")
-        table.add_row(str(t.index), t.layer, t.kind, _expr(t.expr), rule)
+        table.add_row(str(t.index), plain(t.layer), t.kind, _expr(t.expr), rule)
     parts = [Panel(head, title=title, expand=False), table]
     if len(bound.terms) > max_terms:
         parts.append(Text(f"… {len(bound.terms) - max_terms} more terms (all of them with --format json)",
