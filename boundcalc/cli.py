@@ -17,13 +17,17 @@ from rich.table import Table
 
 from boundcalc import __version__
 from boundcalc.calculus.rules import RULE_SETS
+from boundcalc.cli_errors import BoundcalcGroup
+from boundcalc.cli_errors import fail as _fail
 from boundcalc.derive import derive as derive_bound
 from boundcalc.errors import BoundcalcError
 from boundcalc.graph.build import build_graph
 from boundcalc.spec.assign import check_measured, check_used, parse_assignments
+from boundcalc.render.escape import one_line, plain
 from boundcalc.spec.load import load_spec
 
 app = typer.Typer(
+    cls=BoundcalcGroup,
     help="boundcalc: turn a network architecture (YAML spec) into a generalization bound.",
     no_args_is_help=True,
     add_completion=False,
@@ -53,16 +57,12 @@ PIPE_WIDTH = 160
 
 
 def _console(stderr: bool = False) -> Console:
-    """A rich console for results; not a terminal (a file, a pipe) and no COLUMNS: PIPE_WIDTH columns."""
-    console = Console(stderr=stderr, highlight=False)
+    """A rich console for results; not a terminal (a file, a pipe) and no COLUMNS: PIPE_WIDTH columns.
+    Strings are never read as markup or emoji codes (user text reaches tables as it is)."""
+    console = Console(stderr=stderr, highlight=False, markup=False, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"error: {message}", markup=False)
-    raise typer.Exit(code=2)
 
 
 def _parse_values(items: list[str]) -> dict[str, float | int]:
@@ -349,15 +349,16 @@ def _options(svd: SvdMethod, rank_rtol: float | None, energy: float, tail_k: int
 def _progress_bar(description: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.fields[name]}"), console=Console(stderr=True), transient=True)
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[name]}", markup=False),
+                    console=Console(stderr=True, markup=False, emoji=False), transient=True)
 
 
 def _tracker(progress, description: str):
     task = progress.add_task(description, total=None, name="")
 
     def update(done: int, total: int, name: str) -> None:
-        progress.update(task, completed=done, total=total, name=name)
+        progress.update(task, completed=done, total=total, name=one_line(name))
 
     return update
 
@@ -618,7 +619,7 @@ def zoo_evaluate(
         with _progress_bar("models") as progress:
             task = progress.add_task("models", total=len(tasks), name="")
             results = run_zoo(tasks, workers=workers, scheduler=scheduler,
-                              on_done=lambda r: progress.update(task, advance=1, name=r.id))
+                              on_done=lambda r: progress.update(task, advance=1, name=one_line(r.id)))
         summary = view.summary_dict(results, summarise(results), settings, str(spec) if spec else "per model",
                                     str(data) if data else None)
         written = view.write_results(results, summary, out)
@@ -631,7 +632,7 @@ def zoo_evaluate(
     else:
         console = _console()
         console.print(view.summary_view(summary))
-        console.print("written: " + ", ".join(str(p) for p in written))
+        console.print(plain("written: " + ", ".join(str(p) for p in written)))
 
 
 @app.command("rules")

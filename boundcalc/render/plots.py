@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from boundcalc.errors import BoundcalcError
+from boundcalc.render.escape import mpl_text
 
 
 def _pyplot():
@@ -33,11 +34,12 @@ def per_layer_panels(layers: Sequence[str], panels: dict[str, Sequence[float | N
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.0), squeeze=False)
     for ax, (name, values) in zip(axes[0], panels.items()):
         ax.bar(range(len(layers)), [float("nan") if v is None else v for v in values], color="#4c72b0")
-        ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right", fontsize=8)
+        ax.set_xticks(range(len(layers)), [mpl_text(layer) for layer in layers], rotation=45, ha="right",
+                      fontsize=8)
         ax.set_title(name, fontsize=9)
         if name in log:
             ax.set_yscale("log")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(mpl_text(title), fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
@@ -57,7 +59,7 @@ def scatter(x: Sequence[float], y: Sequence[float], *, xlabel: str, ylabel: str,
         ax.set_xscale("log")
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=9)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(mpl_text(title), fontsize=9)
     fig.tight_layout()
     save(fig, path)
 

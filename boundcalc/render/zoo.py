@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from boundcalc.errors import BoundcalcError
+from boundcalc.render.escape import csv_cell, one_line, plain
 from boundcalc.render.evaluate import num
 from boundcalc.render.json_ import finite
 from boundcalc.render.plots import scatter
@@ -35,11 +36,11 @@ def results_csv(results: list[ZooResult]) -> str:
     keys = list(dict.fromkeys(k for r in results for k in r.bounds))
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["id", "file", *hyper, "train_error", "test_error", "gap", "ok", "error", "gamma",
-                     *[f"{k}.gap_log10" for k in keys], *[f"{k}.test_error_bound" for k in keys]])
+    writer.writerow(map(csv_cell, ["id", "file", *hyper, "train_error", "test_error", "gap", "ok", "error", "gamma",
+                                   *[f"{k}.gap_log10" for k in keys], *[f"{k}.test_error_bound" for k in keys]]))
     for r in results:
-        writer.writerow([r.id, r.file, *[r.hyperparameters.get(h, "") for h in hyper], r.train_error, r.test_error,
-                         r.gap, r.ok, r.error, _cell(r.gamma),
+        writer.writerow([csv_cell(r.id), csv_cell(r.file), *[csv_cell(r.hyperparameters.get(h, "")) for h in hyper],
+                         r.train_error, r.test_error, r.gap, r.ok, csv_cell(r.error), _cell(r.gamma),
                          *[_cell(r.bounds.get(k, {}).get("gap_log10")) for k in keys],
                          *[_cell(r.bounds.get(k, {}).get("test_error_bound")) for k in keys]])
     return out.getvalue()
@@ -96,7 +97,7 @@ def write_results(results: list[ZooResult], summary: dict, out: Path) -> list[Pa
 
 
 def summary_view(summary: dict) -> Group:
-    table = Table(title=f"{summary['evaluated']} of {summary['models']} models evaluated ({summary['spec']})")
+    table = Table(title=plain(f"{summary['evaluated']} of {summary['models']} models evaluated ({summary['spec']})"))
     for column in ("bound", "status", "models", "Kendall τ", "p", "Ψ", "ψ per hyperparameter", "non-vacuous"):
         table.add_column(column, justify="left" if column in ("bound", "status", "ψ per hyperparameter") else "right")
     for b in summary["bounds"]:
@@ -109,9 +110,9 @@ def summary_view(summary: dict) -> Group:
     lines.append(f"• C1 = {s['constants']['C1']:g}, C2 = {s['constants']['C2']:g} (assumed); γ = "
                  f"{s['margin_percentile']:g}th percentile of training margins; δ = {s['delta']:g}; biases: {s['biases']}")
     for key, reason in summary["not_applicable"].items():
-        lines.append(f"• {key} does not apply: {reason}")
+        lines.append(f"• {key} does not apply: {one_line(reason)}")
     for f in summary["failed"]:
-        lines.append(f"✗ {f['id']} ({f['file']}): {f['error']}")
+        lines.append(one_line(f"✗ {f['id']} ({f['file']}): {f['error']}"))
     return Group(table, Text("\n".join(lines)))
 
 
