@@ -82,7 +82,7 @@ def test_progress_bar_shows_a_tensor_name_literally():
 
 
 def test_zoo_summary_keeps_each_failed_model_on_one_line():
-    summary = {"evaluated": 0, "models": 1, "spec": "[/s]", "bounds": [], "not_applicable": {},
+    summary = {"evaluated": 0, "models": 1, "spec": "[/s]", "bounds": [], "not_applicable": {}, "warnings": [],
                "settings": {"constants": {"C1": 1, "C2": 1}, "margin_percentile": 10, "delta": 0.05, "biases": "fold"},
                "failed": [{"id": "[/a]\nerror: injected", "file": "f.pt", "error": "boom\r\nerror: second"}]}
     text = rendered(summary_view(summary))
