@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from boundcalc.measure.data import Dataset, DataError
+from boundcalc.measure.data import Dataset, DataError, check_labels_fit
 from boundcalc.measure.forward import layer_inputs
 from boundcalc.measure.quantities import MeasureOptions, measure_weight
 from boundcalc.measure.run import BoundModel
@@ -78,7 +78,11 @@ def collapse_report(model: BoundModel, data: Dataset, options: MeasureOptions,
     weight as trained (K = number of classes in the data; biases are used in the forward pass only)."""
     if data.y is None:
         raise DataError(f"{data.file}: collapse needs labels y")
-    inputs = layer_inputs(model.binding.graph, data.x, model.weights, model.biases)
+    graph = model.binding.graph
+    output_shape = graph.nodes[graph.graph["output"]]["shape"]
+    if len(output_shape) == 1:     # labels index the network's outputs (a label past them is not a class)
+        check_labels_fit(data.y, int(output_shape[0]))
+    inputs = layer_inputs(graph, data.x, model.weights, model.biases)
     classes = int(torch.unique(data.y).numel())
     options = MeasureOptions(svd=options.svd, rank_rtol=options.rank_rtol, energy=options.energy, tail_k=classes,
                              conv_norm=options.conv_norm, power_iterations=options.power_iterations)
