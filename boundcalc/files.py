@@ -51,9 +51,9 @@ def regular_file(path: str | Path, what: str, max_bytes: int | None = None, limi
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise FileInputError(path, f"no such {what}") from None
+        raise FileInputError(path, "no such file") from None
     except OSError as err:
-        raise FileInputError(path, f"cannot read the {what}: {err.strerror or err}") from None
+        raise FileInputError(path, f"{err.strerror or err}") from None
     if not stat.S_ISREG(info.st_mode):
         raise FileInputError(path, f"the {what} is {_kind(info.st_mode)}, not a regular file; boundcalc reads "
                                    "regular files only")
@@ -67,6 +67,16 @@ def _too_large(what: str, size: str, max_bytes: int, limit: str) -> str:
     return f"the {what} is {size}, larger than the limit of {max_bytes:,} bytes ({size_text(max_bytes)}{name})"
 
 
+def resolved(path: str | Path) -> Path:
+    """``path`` with every symlink resolved; FileInputError for a symlink loop (``Path.resolve`` raises
+    RuntimeError for one on Python 3.11)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as err:
+        raise FileInputError(path, f"cannot resolve the path ({str(err).splitlines()[0] if str(err) else 'loop'})") \
+            from None
+
+
 def read_bytes(path: str | Path, what: str, max_bytes: int, limit: str = "") -> bytes:
     """The content of the regular file ``path``, at most ``max_bytes`` (checked before reading; a file that
     grows while it is read is cut off at the limit and refused)."""
@@ -74,7 +84,7 @@ def read_bytes(path: str | Path, what: str, max_bytes: int, limit: str = "") -> 
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
-        raise FileInputError(path, f"cannot read the {what}: {err.strerror or err}") from None
+        raise FileInputError(path, f"{err.strerror or err}") from None
     with os.fdopen(fd, "rb") as handle:
         now = os.fstat(handle.fileno())
         if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino) or not stat.S_ISREG(now.st_mode):
@@ -82,7 +92,7 @@ def read_bytes(path: str | Path, what: str, max_bytes: int, limit: str = "") -> 
         try:
             data = handle.read(max_bytes + 1)
         except OSError as err:
-            raise FileInputError(path, f"cannot read the {what}: {err.strerror or err}") from None
+            raise FileInputError(path, f"{err.strerror or err}") from None
     if len(data) > max_bytes:
         raise FileInputError(path, _too_large(what, "still growing", max_bytes, limit))
     return data
@@ -142,14 +152,15 @@ def _identity(path: Path) -> tuple[Path, tuple[int, int] | None]:
     """The resolved path and, when it exists, (device, inode)."""
     try:
         info = os.stat(path)
-        return path.resolve(), (info.st_dev, info.st_ino)
+        return resolved(path), (info.st_dev, info.st_ino)
     except OSError:
-        return path.resolve(), None
+        return resolved(path), None
 
 
 def refuse_overwriting(outputs: Iterable[str | Path], inputs: Iterable[str | Path]) -> None:
-    """OutputError if an output path is one of the inputs: the same file after symlinks, or the same inode
-    (a hard link). Folders among the inputs protect only themselves; the files read from them are listed."""
+    """OutputError if an output path is one of the inputs (the same file after symlinks, or the same inode: a
+    hard link), or exists and is not a regular file (a device, a FIFO, a folder). Folders among the inputs
+    protect only themselves; the files read from them are listed."""
     known = {}
     for path in inputs:
         resolved, inode = _identity(Path(path))
@@ -157,20 +168,30 @@ def refuse_overwriting(outputs: Iterable[str | Path], inputs: Iterable[str | Pat
         if inode is not None:
             known[inode] = path
     for out in outputs:
-        resolved, inode = _identity(Path(out))
-        clash = known.get(resolved) or (known.get(inode) if inode is not None else None)
+        target, inode = _identity(Path(out))
+        clash = known.get(target) or (known.get(inode) if inode is not None else None)
         if clash is not None:
             raise OutputError(f"{out}: refusing to write there, it is the input {clash}; choose another output path")
+        if inode is not None and not target.is_file():
+            raise OutputError(f"{out}: is {_kind(target.stat().st_mode)}, not a regular file; outputs are written as "
+                              "regular files only")
 
 
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write`` on a temporary file in ``path``'s folder, then rename it to ``path`` in one step
-    (``os.replace``): readers see the old file or the whole new one, and a failure leaves no partial file."""
+    """Call ``write`` on a temporary file in the folder of ``path`` (symlinks resolved: a link keeps pointing at
+    the new file), then rename it over the target in one step (``os.replace``): readers see the old file or the
+    whole new one, and a failure leaves no partial file. An existing target must be a regular file: renaming
+    over ``/dev/null`` or a FIFO would replace the device node itself."""
     path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder, expected a file name")
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        target = resolved(path)
+    except FileInputError as err:
+        raise OutputError(str(err)) from None
+    if target.exists() and not target.is_file():
+        raise OutputError(f"{path}: is {_kind(target.stat().st_mode)}, not a regular file; outputs are written as "
+                          "regular files only")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:
         raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
     try:
@@ -179,7 +200,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException as err:
         Path(temporary).unlink(missing_ok=True)
         if isinstance(err, OSError):

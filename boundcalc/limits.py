@@ -37,6 +37,13 @@ MAX_NPZ_MEMBERS = 64
 #: a class label is an index 0 … C−1 into the network's outputs; larger values are refused before any cast
 MAX_LABEL = (1 << 31) - 1
 
+#: activations held by one batch of a forward pass (every node's output for the batch): 2²⁵ values are 256 MiB
+#: as float64; the batch shrinks to fit, and one sample past it is refused
+MAX_FORWARD_VALUES = 1 << 25
+#: the inputs of every weight layer on every sample, which ``collapse`` keeps for its class statistics
+#: (2²⁷ values are 1 GiB as float64; 60,000 samples through a 784-512-512 MLP are 1.1·10⁸)
+MAX_FEATURE_VALUES = 1 << 27
+
 # -- measurement ------------------------------------------------------------------------------------
 #: complex entries c_out·c_in·N_h·N_w of a conv kernel's spectrum on the padded N_h × N_w grid (the FFT
 #: operator norm; VGG's 256-channel layers on 56×56 have 2.2·10⁸). The spectrum is formed FFT_CHUNK_BYTES at a
@@ -46,8 +53,9 @@ FFT_CHUNK_BYTES = 64 * MIB
 #: multiply-adds of power iteration on a conv layer (steps × c_out·c_in·k_h·k_w·H_out·W_out); past it the
 #: 'power' estimate is skipped, and said
 MAX_POWER_MACS = 1 << 36
-#: values of the input power iteration runs on, c_in·H·W (2²⁴ are 128 MiB as float64, with its gradient twice that)
-MAX_POWER_INPUT_VALUES = 1 << 24
+#: values of the input (c_in·H·W) and of the output (c_out·H_out·W_out) power iteration works on: 2²⁴ values are
+#: 128 MiB as float64, a few times that with the autograd buffers
+MAX_POWER_VALUES = 1 << 24
 #: a repeat count read from a checkpoint's tensor count (``evaluate specs/lowrank_mlp.yaml ckpt``)
 MAX_INFERRED_COUNT = 1_000
 

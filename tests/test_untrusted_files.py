@@ -41,6 +41,21 @@ def test_data_norms_are_finite_and_exact_at_any_magnitude(magnitude):
     assert stats.max_norm == pytest.approx(max_norm, rel=1e-12)
 
 
+@pytest.mark.parametrize("magnitude", [1e300, 1e-300])
+def test_collapse_statistics_are_exact_at_any_magnitude(magnitude):
+    """NC1 is scale-free and TCV scales linearly: against plain numpy on the data before scaling."""
+    from boundcalc.measure.collapse import class_statistics
+    from tests.test_collapse import numpy_nc1
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 4, 60)
+    Z = rng.normal(size=(60, 7)) + rng.normal(size=(4, 7))[y]
+    stats = class_statistics(torch.from_numpy(Z * magnitude), torch.from_numpy(y))
+    tcv = sum(np.linalg.norm(Z[i] - Z[y == y[i]].mean(0)) for i in range(60))
+    assert stats.nc1 == pytest.approx(numpy_nc1(Z, y), rel=1e-9)
+    assert stats.tcv == pytest.approx(magnitude * tcv, rel=1e-12)
+
+
 def test_a_data_norm_beyond_float64_is_refused_not_inf():
     with pytest.raises(DataError, match="float64 range"):
         input_stats(torch.full((50, 64), 1.5e308, dtype=torch.float64))
@@ -119,6 +134,30 @@ def test_labels_are_checked_before_the_cast(labels, ok):
             class_labels(labels, Path("d.npz"))
 
 
+def test_the_forward_pass_shrinks_its_batch_to_the_activation_limit_with_the_same_outputs():
+    from boundcalc.limits import MAX_FORWARD_VALUES
+    from boundcalc.measure.binding import concrete_graph
+    from boundcalc.measure.forward import batch_size, forward, layer_inputs
+    from boundcalc.spec.load import parse_spec
+
+    spec = parse_spec("data: {samples: m, dim: 8}\nlayers:\n  - {op: linear, name: a, out: 1000000}\n  - relu\n"
+                      "  - {op: linear, name: b, out: 3}\n")
+    graph = concrete_graph(spec)
+    per_sample = 8 + 1_000_000 + 1_000_000 + 3        # input, a, relu, b
+    assert batch_size(graph) == MAX_FORWARD_VALUES // per_sample
+    small = parse_spec("data: {samples: m, dim: 5}\nlayers:\n  - {op: linear, name: a, out: 4}\n  - relu\n"
+                       "  - {op: linear, name: b, out: 3}\n")
+    graph = concrete_graph(small)
+    gen = torch.Generator().manual_seed(0)
+    weights = {"a": torch.randn(4, 5, generator=gen), "b": torch.randn(3, 4, generator=gen)}
+    x = torch.randn(23, 5, generator=gen, dtype=torch.float64)
+    expected = torch.relu(x @ weights["a"].double().T) @ weights["b"].double().T
+    for batch in (1, 5, 23, 100):
+        torch.testing.assert_close(forward(graph, x, weights, batch=batch), expected, rtol=1e-14, atol=0)
+        inputs = layer_inputs(graph, x, weights, batch=batch)
+        torch.testing.assert_close(inputs["b"], torch.relu(x @ weights["a"].double().T), rtol=1e-14, atol=0)
+
+
 # -- outputs ------------------------------------------------------------------------------------------------
 def small_mlp(path: Path) -> None:
     gen = torch.Generator().manual_seed(0)
@@ -160,6 +199,16 @@ def test_plot_replaces_the_old_file_in_one_rename_with_the_usual_permissions(tmp
     os.umask(umask)
     assert plot.stat().st_mode & 0o777 == 0o666 & ~umask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.png", "ckpt.safetensors", "data.npz", "figure.png"]
+
+
+def test_an_output_that_is_a_device_fifo_or_folder_is_refused_before_any_work(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    for out in ("/dev/null", tmp_path / "pipe.png", tmp_path):
+        with pytest.raises(OutputError, match="not a regular file"):
+            refuse_overwriting([out], [])
+        with pytest.raises(OutputError, match="not a regular file"):
+            write_atomic(out, lambda handle: handle.write(b"x"))
+    assert Path("/dev/null").is_char_device()
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

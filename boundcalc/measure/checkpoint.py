@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from boundcalc.errors import CheckpointError
-from boundcalc.files import FileInputError, load_json, read_text, regular_file
+from boundcalc.files import FileInputError, load_json, read_text, regular_file, resolved
 from boundcalc.limits import MAX_INDEX_BYTES
 from boundcalc.measure.checkpoint_limits import (check_dense, check_safetensors_header, check_tensor_count,
                                                  check_torch_zip)
@@ -283,8 +283,11 @@ def _open_folder(folder: Path, trust: bool) -> Checkpoint:
 
 def _inside(folder: Path, relative: str, what: str) -> Path:
     """``folder / relative`` with symlinks resolved, refused unless it stays inside ``folder``."""
-    path = (folder / relative).resolve()
-    if folder.resolve() not in path.parents:
+    try:
+        path, root = resolved(folder / relative), resolved(folder)
+    except FileInputError as err:
+        raise CheckpointError(str(err)) from None
+    if root not in path.parents:
         raise CheckpointError(f"{what} lies outside the folder (it resolves to {path}); boundcalc reads only "
                               "files inside a checkpoint folder (copy it with cp -rL to resolve its symlinks)")
     return path

@@ -233,12 +233,18 @@ def conv_operator_norm_taps(kernel: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(taps, ord=2).sum())
 
 
-def power_step_macs(kernel_shape: tuple[int, ...], input_hw: tuple[int, int], stride: int, padding: int) -> int:
-    """Multiply-adds of one convolution on the input: c_out·c_in·k_h·k_w·H_out·W_out."""
-    c_out, c_in, k_h, k_w = kernel_shape
+def conv_output_values(kernel_shape: tuple[int, ...], input_hw: tuple[int, int], stride: int, padding: int) -> int:
+    """Values c_out·H_out·W_out of the convolution's output on one input."""
+    c_out, _, k_h, k_w = kernel_shape
     h_out = (input_hw[0] + 2 * padding - k_h) // stride + 1
     w_out = (input_hw[1] + 2 * padding - k_w) // stride + 1
-    return c_out * c_in * k_h * k_w * max(h_out, 0) * max(w_out, 0)
+    return c_out * max(h_out, 0) * max(w_out, 0)
+
+
+def power_step_macs(kernel_shape: tuple[int, ...], input_hw: tuple[int, int], stride: int, padding: int) -> int:
+    """Multiply-adds of one convolution on the input: c_out·c_in·k_h·k_w·H_out·W_out."""
+    _, c_in, k_h, k_w = kernel_shape
+    return conv_output_values(kernel_shape, input_hw, stride, padding) * c_in * k_h * k_w
 
 
 def conv_operator_norm_power(kernel: torch.Tensor, input_hw: tuple[int, int], stride: int, padding: int,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from boundcalc.errors import BoundcalcError
-from boundcalc.limits import MAX_FFT_ENTRIES, MAX_POWER_INPUT_VALUES, MAX_POWER_MACS
+from boundcalc.limits import MAX_FFT_ENTRIES, MAX_POWER_VALUES, MAX_POWER_MACS
 from boundcalc.measure import linalg
 
 CONV_NORM_METHODS = {
@@ -195,7 +195,7 @@ def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOpt
                notes: list[str] | None = None) -> dict[str, float | None]:
     """Operator norms of a conv layer by each method, its operator Frobenius norm and its filter norm. The
     costly methods are checked against their limits before anything is computed: past MAX_FFT_ENTRIES the
-    'fft' value is the looser upper bound Σ_taps ‖K_ab‖₂; past MAX_POWER_MACS or MAX_POWER_INPUT_VALUES power
+    'fft' value is the looser upper bound Σ_taps ‖K_ab‖₂; past MAX_POWER_MACS or MAX_POWER_VALUES power
     iteration is skipped (an error when it is the method the bounds use). Each fallback is added to ``notes``."""
     hw, stride, pad = geometry.input_hw, geometry.stride, geometry.padding
     notes = notes if notes is not None else []
@@ -227,8 +227,9 @@ def _power_iteration_cost(shape, geometry: ConvGeometry, iterations: int) -> str
     if macs > MAX_POWER_MACS:
         return (f"{iterations} power-iteration steps on the {hw[0]}×{hw[1]} input need {macs:,} multiply-adds, "
                 f"more than the limit of {MAX_POWER_MACS:,} (MAX_POWER_MACS)")
-    values = shape[1] * hw[0] * hw[1]
-    if values > MAX_POWER_INPUT_VALUES:
-        return (f"its input has {values:,} values, more than the limit of {MAX_POWER_INPUT_VALUES:,} "
-                "(MAX_POWER_INPUT_VALUES)")
+    values = max(shape[1] * hw[0] * hw[1], linalg.conv_output_values(tuple(shape), hw, geometry.stride,
+                                                                     geometry.padding))
+    if values > MAX_POWER_VALUES:
+        return (f"its input or output has {values:,} values, more than the limit of {MAX_POWER_VALUES:,} "
+                "(MAX_POWER_VALUES)")
     return None

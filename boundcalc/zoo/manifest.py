@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from boundcalc.errors import BoundcalcError
-from boundcalc.files import FileInputError, load_json, read_text
+from boundcalc.files import FileInputError, load_json, read_text, resolved
 from boundcalc.limits import MAX_MANIFEST_BYTES, MAX_MODELS
 
 MANIFESTS = ("models.csv", "models.jsonl")
@@ -132,8 +132,11 @@ def _model(folder: Path, manifest: Path, line: int, row: dict) -> ZooModel:
 
 
 def _inside(folder: Path, relative: str, where: str) -> Path:
-    path = (folder / relative).resolve()
-    if not path.is_relative_to(folder.resolve()):
+    try:
+        path, root = resolved(folder / relative), resolved(folder)
+    except FileInputError as err:
+        raise ZooError(f"{where}: {err}") from None
+    if not path.is_relative_to(root):
         raise ZooError(f"{where}: path {relative!r} points outside the zoo folder")
     return path
 

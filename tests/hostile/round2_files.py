@@ -154,6 +154,17 @@ CONV_SPEC = ("data: {samples: m, shape: [4, 8192, 8192]}\nlayers:\n"
              "  - {op: conv2d, name: conv1, channels: 4, kernel: 3, padding: 1}\n  - flatten\n")
 
 
+WIDE_CONV_SPEC = ("data: {samples: m, shape: [1, 128, 128]}\nlayers:\n"
+                  "  - {op: conv2d, name: conv1, channels: 4096, kernel: 1}\n  - relu\n  - {op: avgpool, kernel: 128}\n"
+                  "  - flatten\n  - {op: linear, name: fc, out: 10}\n")
+WIDE_MLP_SPEC = ("data: {samples: m, dim: 64}\nlayers:\n  - {op: linear, name: fc1, out: 16384}\n  - relu\n"
+                 "  - {op: linear, name: fc2, out: 10}\n")
+
+
+def wide(shapes: dict[str, tuple[int, ...]]) -> Callable[[Path], None]:
+    return lambda path: save_file({k: torch.full(s, 0.01) for k, s in shapes.items()}, path)
+
+
 def checkpoint(id: str, name: str, content, phrase: str, args: list[str] | None = None) -> Case:
     return Case(id, {name: content}, args or ["measure", "{dir}/" + name], phrase, kind="checkpoint")
 
@@ -188,6 +199,7 @@ CASES: list[Case] = [
                   "{dir}/figure.png"),
     collapse_plot("plot-hard-link-to-the-checkpoint", {"figure.png": lambda p: os.link(p.parent / "ckpt.safetensors", p)},
                   "{dir}/figure.png"),
+    collapse_plot("plot-is-a-folder", {}, "{dir}", "not a regular file"),
     Case("zoo-out-symlink-to-the-manifest", {"zoo/models.csv": CSV_HEAD + "a,a.pt,0.1,0.2\n",
                                              "out/results.csv": link_to("../zoo/models.csv")}, ZOO,
          "refusing to write", kind="output"),
@@ -224,6 +236,18 @@ CASES: list[Case] = [
                                                  "w.safetensors": lambda p: save_file({"w": torch.ones(4, 4, 3, 3)}, p)},
          ["measure", "{dir}/w.safetensors", "--spec", "{dir}/spec.yaml", "--conv-norm", "power"], "MAX_POWER_MACS",
          kind="checkpoint"),
+    # a 16 KB conv kernel whose activations on one 128×128 sample are 6.7·10⁷ values (0.5 GB per sample)
+    Case("forward-pass-activations-past-the-limit",
+         {"spec.yaml": WIDE_CONV_SPEC, "w.safetensors": wide({"conv1.weight": (4096, 1, 1, 1), "fc.weight": (10, 4096)}),
+          "data.npz": npz(X=np.ones((2, 1, 128, 128)), y=np.array([0, 1]))},
+         ["evaluate", "{dir}/spec.yaml", "{dir}/w.safetensors", "--data", "{dir}/data.npz"], "MAX_FORWARD_VALUES",
+         kind="data"),
+    # collapse keeps every weight layer's input: 10,000 samples × 16,448 features (1.3 GB)
+    Case("collapse-features-past-the-limit",
+         {"spec.yaml": WIDE_MLP_SPEC, "w.safetensors": wide({"fc1.weight": (16384, 64), "fc2.weight": (10, 16384)}),
+          "data.npz": npz(X=np.ones((10_000, 64)), y=np.arange(10_000) % 10)},
+         ["collapse", "{dir}/spec.yaml", "{dir}/w.safetensors", "--data", "{dir}/data.npz"], "MAX_FEATURE_VALUES",
+         kind="data"),
     Case("zoo-manifest-too-many-rows", {"zoo/models.csv": CSV_HEAD + "".join(f"m{i},m{i}.pt,0.1,0.2\n"
                                                                              for i in range(10_001))},
          ZOO, "MAX_MODELS", kind="data"),
