@@ -462,7 +462,8 @@ def evaluate(
     data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz with X and y: gives m, ‖X‖_F, R, "
                                                  "margins and the margin γ (at most 2²⁶ values per array, "
                                                  "MAX_DATA_VALUES).")] = None,
-    data_test: Annotated[Optional[Path], typer.Option("--data-test", help="Test data .npz: test error, measured gap.")] = None,
+    data_test: Annotated[Optional[Path], typer.Option("--data-test", help="Test data .npz: test error, measured gap "
+                                                      "(limits as --data).")] = None,
     init: InitOpt = None,
     const: ConstOpt = "C1=1,C2=1",
     margin_percentile: PercentileOpt = 10.0,
@@ -582,7 +583,8 @@ def zoo_evaluate(
                                            "at most 10,000 rows, MAX_MODELS).")],
     spec: Annotated[Optional[Path], typer.Option("--spec", help="Spec every checkpoint binds to (a 'spec' column "
                                                  "overrides it per model).")] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz (X, y): m, ‖X‖_F, margins, γ.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz (X, y): m, ‖X‖_F, margins, γ "
+                                                 "(at most 2²⁶ values per array, MAX_DATA_VALUES).")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes of the local Dask cluster.")] = 1,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of an existing Dask scheduler "
                                                      "(e.g. tcp://host:8786) instead of a local cluster.")] = None,

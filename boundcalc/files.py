@@ -7,6 +7,10 @@ it. :func:`read_bytes` then opens it non-blocking, checks with ``fstat`` that it
 and compares its size with the caller's limit before reading a byte. :func:`load_json` parses JSON with a depth
 limit (Python's parser recurses once per level) and refuses duplicate keys (the last would win silently).
 
+Libraries that open a path themselves (safetensors, torch.load, zipfile) get it after :func:`regular_file`; a
+file swapped between that check and their open is not covered (the threat here is a hostile file, not a
+concurrent attacker on the same machine).
+
 Writing: :func:`write_atomic` writes through a temporary file in the target's folder and renames it over the
 target, so a failed write never leaves a truncated file; :func:`refuse_overwriting` stops an output that is one
 of the inputs (the same file after symlinks, or the same inode: a hard link) before anything is written.

@@ -1,6 +1,9 @@
 """Data files (``.npz`` with ``X`` and ``y``) and the data-dependent quantities of bounds.md §4.
 
-Loaded with ``allow_pickle=False``: an object array is refused, never unpickled.
+An .npz is read member by member: a regular file only, each .npy header read first and its dtype (real
+numbers; an object array is refused, never unpickled) and shape (MAX_DATA_VALUES) checked before the member
+is inflated. Labels are checked as non-negative integers up to MAX_LABEL before they are cast. Norms are
+formed on X/max|X_ij| and rescaled, so data of any float64 magnitude gives exact values.
 """
 from __future__ import annotations
 
