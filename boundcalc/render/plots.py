@@ -24,6 +24,8 @@ def save(fig, path: str | Path) -> None:
     try:
         write_atomic(path, lambda handle: fig.savefig(handle, format=path.suffix[1:].lower() or "png", dpi=120,
                                                       bbox_inches="tight"))
+    except BoundcalcError:
+        raise
     except ValueError as err:    # an unknown format (matplotlib names the ones it knows)
         raise BoundcalcError(f"{path}: cannot write the figure ({str(err).splitlines()[0]})") from None
     finally:
