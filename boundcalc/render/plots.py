@@ -6,6 +6,7 @@ from pathlib import Path
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.render.escape import mpl_text
+from boundcalc.files import write_atomic
 
 
 def _pyplot():
@@ -18,11 +19,16 @@ def _pyplot():
 
 
 def save(fig, path: str | Path) -> None:
+    """Write ``fig`` to ``path`` in the format its suffix names, through a temporary file and an atomic rename
+    (:func:`boundcalc.files.write_atomic`): a failed write leaves the old file, never a partial one."""
     path = Path(path)
     try:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-    except (OSError, ValueError) as err:
-        raise BoundcalcError(f"{path}: cannot write the figure ({err})") from None
+        write_atomic(path, lambda handle: fig.savefig(handle, format=path.suffix[1:].lower() or "png", dpi=120,
+                                                      bbox_inches="tight"))
+    except BoundcalcError:
+        raise
+    except ValueError as err:    # an unknown format (matplotlib names the ones it knows)
+        raise BoundcalcError(f"{path}: cannot write the figure ({str(err).splitlines()[0]})") from None
     finally:
         _pyplot().close(fig)
 

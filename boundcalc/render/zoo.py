@@ -14,6 +14,7 @@ from rich.text import Text
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.render.escape import csv_cell, one_line, plain
+from boundcalc.files import write_text_atomic
 from boundcalc.render.evaluate import num
 from boundcalc.render.json_ import finite
 from boundcalc.render.plots import scatter
@@ -83,16 +84,31 @@ def sample_size_warnings(summary: list[BoundSummary]) -> list[str]:
     return out
 
 
+#: the files ``write_results`` writes into ``--out``
+RESULT_FILES = ("results.csv", "results.json", "summary.json")
+
+
+def output_files(out: Path, plots: Path | None, keys: list[str]) -> list[Path]:
+    """Every file ``zoo evaluate`` may write: the results in ``out`` and one plot per bound key in ``plots``."""
+    return [out / name for name in RESULT_FILES] + ([plot_path(plots, key) for key in keys] if plots else [])
+
+
+def plot_path(folder: Path, key: str) -> Path:
+    return folder / f"{key}.png"
+
+
 def write_results(results: list[ZooResult], summary: dict, out: Path) -> list[Path]:
-    """results.csv, results.json (every model) and summary.json in ``out``; returns the paths written."""
+    """results.csv, results.json (every model) and summary.json in ``out``, each written atomically; returns
+    the paths written."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        paths = [out / "results.csv", out / "results.json", out / "summary.json"]
-        paths[0].write_text(results_csv(results), encoding="utf-8")
-        paths[1].write_text(json.dumps([finite(r.to_dict()) for r in results], indent=1), encoding="utf-8")
-        paths[2].write_text(json.dumps(summary, indent=2), encoding="utf-8")
     except OSError as err:
         raise BoundcalcError(f"{out}: cannot write the results ({err})") from None
+    texts = [results_csv(results), json.dumps([finite(r.to_dict()) for r in results], indent=1),
+             json.dumps(summary, indent=2)]
+    paths = [out / name for name in RESULT_FILES]
+    for path, text in zip(paths, texts):
+        write_text_atomic(path, text)
     return paths
 
 
@@ -127,7 +143,7 @@ def scatter_plots(results: list[ZooResult], summary: list[BoundSummary], folder:
         rows = [r for r in results if r.ok and r.bounds.get(s.key, {}).get("gap_log10") is not None]
         if not rows:
             continue
-        path = folder / f"{s.key}.png"
+        path = plot_path(folder, s.key)
         tau = "—" if s.tau is None else f"{s.tau:.2f}"
         scatter([r.gap for r in rows], [r.bounds[s.key]["gap_log10"] for r in rows], xlabel="measured gap",
                 ylabel=f"log10 gap bound ({s.status})", title=f"{s.key}: Kendall τ = {tau}", path=path)
