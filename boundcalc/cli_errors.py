@@ -8,6 +8,7 @@ of a usage text and a boxed panel. ``--help`` is untouched.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -86,6 +87,15 @@ class BoundcalcGroup(TyperGroup):
             sys.exit(1)
         except BoundcalcError as err:
             print_error(err)
+            sys.exit(USAGE_EXIT)
+        except (RecursionError, MemoryError) as err:
+            print_error(f"the input is too large or too deeply nested to process ({type(err).__name__})")
+            sys.exit(USAGE_EXIT)
+        except Exception as err:     # last resort: a bug that some input reached must not print a traceback
+            if os.environ.get("BOUNDCALC_DEBUG"):
+                raise
+            print_error(f"internal error ({type(err).__name__}: {err}); please report it with the input that "
+                        "caused it (BOUNDCALC_DEBUG=1 shows the traceback)")
             sys.exit(USAGE_EXIT)
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -110,3 +110,22 @@ def test_any_boundcalc_error_reaching_the_cli_is_one_line(raise_in_command):
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "\\nerror: second line" in lines[0], lines
+
+
+def test_an_unexpected_exception_is_one_line_not_a_traceback(monkeypatch, tmp_path):
+    """Last resort: a bug reached by some input prints one 'internal error' line with exit code 2; the
+    suite runs with BOUNDCALC_DEBUG=1 so that such bugs still fail the tests that reach them."""
+    import boundcalc.cli as cli_module
+
+    def broken(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(cli_module, "load_spec", broken)
+    monkeypatch.delenv("BOUNDCALC_DEBUG", raising=False)
+    result = CliRunner().invoke(cli_module.app, ["check", str(tmp_path / "s.yaml")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: internal error (ValueError: boom); please report it with the input that caused it "
+        "(BOUNDCALC_DEBUG=1 shows the traceback)"]
+    monkeypatch.setenv("BOUNDCALC_DEBUG", "1")
+    assert isinstance(CliRunner().invoke(cli_module.app, ["check", str(tmp_path / "s.yaml")]).exception, ValueError)
