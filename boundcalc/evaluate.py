@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import sympy as sp
 
 from boundcalc.bounds import REGISTRY, Applied, NetworkView
-from boundcalc.bounds.base import STATUS_MEANING
-from boundcalc.bounds.pinto2024 import PINTO_PRINTED, PINTO_TIGHT
-from boundcalc.derive import compose_numeric, derive
+from boundcalc.bounds.base import STATUS_MEANING, NotApplicable, PriorBound
+from boundcalc.bounds.pinto2024 import PINTO_PRINTED, PINTO_TIGHT, composed_bound
+from boundcalc.calculus.rules import SymbolicQuantities
+from boundcalc.derive import compose_numeric
 from boundcalc.errors import BoundcalcError
 from boundcalc.measure.data import Dataset, MarginStats, input_stats, margin_stats, margins
 from boundcalc.measure.forward import forward
@@ -28,6 +30,7 @@ from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.measure.run import BoundModel, bind_and_measure
 from boundcalc.numerics import EvaluationError, LogReal, log_value
 from boundcalc.spec.load import Layer, Repeat, Spec
+from boundcalc.symbols import SymbolTable
 
 #: registry entries evaluated by the numeric composer with this rule set
 COMPOSER_RULES = {PINTO_PRINTED.key: "as_printed", PINTO_TIGHT.key: "tight"}
@@ -72,6 +75,23 @@ class Evaluation:
     assumptions: list[str]
     data: DataSummary | None = None
     measurements: dict[str, WeightMeasurement] = field(default_factory=dict)
+
+
+class MeasuredQuantities(SymbolicQuantities):
+    """Layer quantities as sympy Floats where ``values`` has them (the symbol otherwise). A registry formula built
+    on them is folded into a few numbers as it is built, instead of a sympy expression over every layer's
+    symbols (whose construction asks sympy's assumption system about each factor: minutes at 1000 layers);
+    sympy floats have an unbounded exponent, so nothing overflows, and the rest is evaluated in log space."""
+
+    def __init__(self, table: SymbolTable, values: dict[str, float]) -> None:
+        super().__init__(table)
+        self.values = values
+
+    def value(self, expr: Any) -> Any:
+        expr = sp.sympify(expr)
+        atoms = expr.atoms(sp.Indexed) | {a for a in expr.free_symbols if isinstance(a, sp.Symbol)}
+        known = {a: sp.Float(self.values[str(a)]) for a in atoms if str(a) in self.values}
+        return expr.xreplace(known) if known else expr
 
 
 def layer_values(model: BoundModel, options: MeasureOptions, use_init: bool) -> dict[str, float]:
@@ -144,15 +164,19 @@ def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSum
     values.update(given)
     _bind_spec_symbols(spec, values)
     view = NetworkView(spec)
+    measured = NetworkView(spec, view.graph, MeasuredQuantities(spec.symbols, values))
     has_conv = any(slot.layer.op == "conv2d" for slot in model.binding.slots)
     results = []
     for key in keys or list(REGISTRY):
         entry = REGISTRY[key]
-        applied = entry.apply(view)
+        if key in COMPOSER_RULES:
+            results.append(_evaluate_composed(entry, view, values, data, options, has_conv))
+            continue
+        applied = entry.apply(measured)
         if not isinstance(applied, Applied):
             results.append(BoundValue(key, entry.title, entry.status, False, reason=applied.reason))
             continue
-        results.append(_evaluate_one(applied, spec, values, data, options, has_conv))
+        results.append(_evaluate_closed_form(applied, spec, values, data, options, has_conv))
     assumptions = _assumptions(model, options, data, constants, delta, use_init, given)
     return Evaluation(spec=model.spec.name, checkpoint="", values=values, bounds=results, assumptions=assumptions,
                       data=data, measurements=model.measurements)
@@ -177,30 +201,52 @@ def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOpti
     return result
 
 
-def _evaluate_one(applied: Applied, spec: Spec, values: dict[str, float], data: DataSummary | None,
-                  options: MeasureOptions, has_conv: bool) -> BoundValue:
-    entry, formula = applied.entry, applied.formula
-    out = BoundValue(entry.key, entry.title, applied.status, True, caveats=applied.caveats)
+def _evaluate_composed(entry: PriorBound, view: NetworkView, values: dict[str, float], data: DataSummary | None,
+                       options: MeasureOptions, has_conv: bool) -> BoundValue:
+    """A chain-rule entry: its requirements, one symbolic derivation (for the applicability check and the gap
+    constants) and the composer's rules on numbers. The rendered formula (O(L²) terms) is never built."""
+    reason = entry.requirements.violation(view)
+    rules = COMPOSER_RULES[entry.key]
     try:
-        if entry.key in COMPOSER_RULES:
-            rules = COMPOSER_RULES[entry.key]
-            bound = derive(spec, rules=rules)
-            complexity = _log_real(bound.complexity_coefficient, values) * compose_numeric(spec, values, rules=rules)
-            gap = complexity + _log_real(bound.confidence_term, values)
-            out.method = f"numeric composer, rule set {rules} (log space)"
-        else:
-            complexity, gap = _log_real(formula.complexity, values), _log_real(formula.gap, values)
-            out.method = "closed form, evaluated in log space"
+        if reason is not None:
+            raise NotApplicable(reason)
+        bound = composed_bound(view, rules)
+    except NotApplicable as err:
+        return BoundValue(entry.key, entry.title, entry.status, False, reason=str(err))
+    out = BoundValue(entry.key, entry.title, entry.status, True, caveats=entry.caveats,
+                     method=f"numeric composer, rule set {rules} (log space)")
+    try:
+        complexity = _log_real(bound.complexity_coefficient, values) * compose_numeric(view.spec, values, rules=rules)
+        gap = complexity + _log_real(bound.confidence_term, values)
     except EvaluationError as err:
         out.applies, out.reason = False, f"cannot evaluate: {err}"
         return out
+    return _with_numbers(out, complexity, gap, view.spec, data, options, has_conv)
+
+
+def _evaluate_closed_form(applied: Applied, spec: Spec, values: dict[str, float], data: DataSummary | None,
+                          options: MeasureOptions, has_conv: bool) -> BoundValue:
+    entry, formula = applied.entry, applied.formula
+    out = BoundValue(entry.key, entry.title, applied.status, True, caveats=applied.caveats,
+                     method="closed form at the measured values (sympy floats, then log space)")
+    try:
+        complexity, gap = _log_real(formula.complexity, values), _log_real(formula.gap, values)
+    except EvaluationError as err:
+        out.applies, out.reason = False, f"cannot evaluate: {err}"
+        return out
+    return _with_numbers(out, complexity, gap, spec, data, options, has_conv)
+
+
+def _with_numbers(out: BoundValue, complexity: LogReal, gap: LogReal, spec: Spec, data: DataSummary | None,
+                  options: MeasureOptions, has_conv: bool) -> BoundValue:
+    """``out`` with its complexity, gap, test-error bound, verdict and the conv-norm caveat filled in."""
     out.complexity, out.complexity_log10 = float(complexity), complexity.log10
     out.gap, out.gap_log10 = float(gap), gap.log10
     if data is not None and spec.loss.margin is not None:
         out.test_error_bound = data.train.margin_risk + out.gap
     reference = out.test_error_bound if out.test_error_bound is not None else out.gap
-    out.vacuous = None if applied.status == "order" else reference >= 1.0
-    if has_conv and options.conv_norm not in UPPER_BOUND_METHODS and applied.status != "order":
+    out.vacuous = None if out.status == "order" else reference >= 1.0
+    if has_conv and options.conv_norm not in UPPER_BOUND_METHODS and out.status != "order":
         out.caveats = out.caveats + (f"conv operator norms by '{options.conv_norm}' are not upper bounds, so this "
                                      "number is not a guaranteed bound",)
     return out

@@ -19,6 +19,7 @@ from typing import Any
 import sympy as sp
 
 from boundcalc.calculus import ops
+from boundcalc.calculus.minimum import RunningMinimum
 from boundcalc.calculus.state import LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
 from boundcalc.symbols import C1, C2, SymbolTable, layer_symbol
@@ -45,6 +46,7 @@ class SymbolicQuantities:
     def __init__(self, table: SymbolTable) -> None:
         self.table = table
         self.C1, self.C2 = C1, C2
+        self._running_minimum = RunningMinimum()
 
     def layer(self, kind: str, node: Node) -> Any:
         given = node.params.get(PARAM_KEYS.get(kind, ""))
@@ -54,6 +56,11 @@ class SymbolicQuantities:
 
     def value(self, expr: Any) -> Any:
         return expr
+
+    def minimum(self, previous: Any, value: Any) -> Any:
+        """min(previous, value) (``previous`` None: none yet); symbolically one flat Min per call, built in
+        O(log n) sympy work however many arguments ``previous`` has (:mod:`boundcalc.calculus.minimum`)."""
+        return self._running_minimum(previous, value)
 
 
 class NumericQuantities(SymbolicQuantities):
@@ -72,6 +79,9 @@ class NumericQuantities(SymbolicQuantities):
         expr = sp.sympify(expr)
         expr = sp.sympify(expr.xreplace({a: self._lookup(a) for a in expr.atoms(sp.Indexed)}))
         return float(expr.xreplace({a: self._lookup(a) for a in expr.free_symbols}))
+
+    def minimum(self, previous: Any, value: Any) -> Any:
+        return value if previous is None else min(previous, value)
 
     def _lookup(self, atom: sp.Basic) -> float:
         key = str(atom)
@@ -129,7 +139,7 @@ def linear_as_printed(node: Node, q: SymbolicQuantities, inputs: list[State]) ->
     D ≤ ‖X‖_F·√(2·𝔯_i)·2·Π_{j<i} ‖W_j‖₂ with 𝔯_i = min_{j≤i} rank(W_j) (this layer included, as printed)."""
     (x,) = inputs
     r = q.layer("r", node)
-    rank_min = r if x.min_rank is None else ops.minimum(x.min_rank, r)
+    rank_min = q.minimum(x.min_rank, r)
     if x.single_point:
         diameter = x.diameter
     else:
