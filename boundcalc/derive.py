@@ -123,7 +123,8 @@ def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> t
         out.append("parameter-free maps (ρ-Lipschitz, φ(0) = 0, applied per sample): " + ", ".join(activations))
     if any(a["op"] == "conv2d" for _, a in _all_nodes(graph)):
         out.append("conv2d layers are linear operators: s_<conv> is the operator norm on the given input size, "
-                   "f_<conv> the Frobenius norm of the full (Toeplitz) operator, h_out = channels·height·width")
+                   "f_<conv> the Frobenius norm of the full (Toeplitz) operator (and b_<conv> its (2,1) norm), "
+                   "h_out = channels·height·width")
     for name, attrs in _all_nodes(graph):
         if attrs["op"] == "repeat":
             rep: Repeat = attrs["layer"]

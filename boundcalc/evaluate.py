@@ -95,19 +95,22 @@ class MeasuredQuantities(SymbolicQuantities):
 
 
 def layer_values(model: BoundModel, options: MeasureOptions, use_init: bool) -> dict[str, float]:
-    """Per-layer symbol values: s, f, b, r for dense layers; s (chosen method), f (operator), w for conv."""
+    """Per-layer symbol values: s, f, b, r for dense layers; for conv layers s (chosen method), f and b of the
+    full operator (b = ‖Aᵀ‖₂,₁ over every output coordinate's row, not the reshaped kernel's), w (filter)."""
     values: dict[str, float] = {}
     for node, wm in model.measurements.items():
+        reference = wm.init if (use_init and wm.init) else None
         if wm.is_conv:
             values[f"s_{node}"] = wm.conv[options.conv_norm] if options.conv_norm != "reshaped" else wm.matrix.spectral
             values[f"f_{node}"] = wm.conv["operator_frobenius"]
             values[f"w_{node}"] = wm.conv["filter_norm"]
+            values[f"b_{node}"] = (reference or wm.conv)["operator_row_norm_21"]
         else:
             values[f"s_{node}"] = wm.matrix.spectral
             values[f"f_{node}"] = wm.matrix.frobenius
             values[f"r_{node}"] = float(wm.matrix.rank)
             values[f"w_{node}"] = wm.matrix.frobenius
-        values[f"b_{node}"] = wm.init["row_norm_21"] if (use_init and wm.init) else wm.row_norm_21
+            values[f"b_{node}"] = reference["row_norm_21"] if reference else wm.row_norm_21
     return values
 
 
@@ -296,7 +299,9 @@ def _assumptions(model: BoundModel, options: MeasureOptions, data: DataSummary |
            "weights (no union bound over constraint levels)",
            "spec constraint values (spectral/frobenius/rank) are replaced by the measured ones"]
     out += options.describe()
-    out.append("(2,1) norms b_i: " + ("distance to --init, ‖(W − W₀)ᵀ‖₂,₁" if use_init else "reference M = 0, ‖Wᵀ‖₂,₁"))
+    out.append("(2,1) norms b_i: " + ("distance to --init, ‖(W − W₀)ᵀ‖₂,₁" if use_init else "reference M = 0, ‖Wᵀ‖₂,₁")
+               + (" (conv layers: of the full operator, one row per output channel and position)"
+                  if any(wm.is_conv for wm in model.measurements.values()) else ""))
     out += model.notes
     out += [f"{wm.layer or wm.tensor}: {note}" for wm in model.measurements.values() for note in wm.notes]
     if data is not None:

@@ -14,7 +14,8 @@ LAYER_KINDS: dict[str, str] = {
     "s": "spectral-norm bound ‖W‖₂ (operator norm for conv2d)",
     "f": "Frobenius-norm bound ‖W‖_F (of the full operator for conv2d)",
     "r": "rank bound rank(W)",
-    "b": "(2,1)-norm bound ‖Wᵀ − Mᵀ‖₂,₁ (sum of row norms of W − M; reference M = 0 unless --init)",
+    "b": "(2,1)-norm bound ‖Wᵀ − Mᵀ‖₂,₁ (sum of row norms of W − M, of the full operator for conv2d; "
+         "reference M = 0 unless --init)",
     "w": "filter-norm bound: Frobenius norm of the conv kernel tensor (weight sharing counted once)",
 }
 
