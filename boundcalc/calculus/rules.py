@@ -19,7 +19,7 @@ from typing import Any
 import sympy as sp
 
 from boundcalc.calculus import ops
-from boundcalc.calculus.minimum import RunningMinimum
+from boundcalc.calculus.minimum import running_min
 from boundcalc.calculus.state import LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
 from boundcalc.symbols import C1, C2, SymbolTable, layer_symbol
@@ -46,7 +46,6 @@ class SymbolicQuantities:
     def __init__(self, table: SymbolTable) -> None:
         self.table = table
         self.C1, self.C2 = C1, C2
-        self._running_minimum = RunningMinimum()
 
     def layer(self, kind: str, node: Node) -> Any:
         given = node.params.get(PARAM_KEYS.get(kind, ""))
@@ -60,7 +59,7 @@ class SymbolicQuantities:
     def minimum(self, previous: Any, value: Any) -> Any:
         """min(previous, value) (``previous`` None: none yet); symbolically one flat Min per call, built in
         O(log n) sympy work however many arguments ``previous`` has (:mod:`boundcalc.calculus.minimum`)."""
-        return self._running_minimum(previous, value)
+        return running_min(previous, value)
 
 
 class NumericQuantities(SymbolicQuantities):
