@@ -89,6 +89,9 @@ class MeasuredQuantities(SymbolicQuantities):
 
     def value(self, expr: Any) -> Any:
         expr = sp.sympify(expr)
+        if isinstance(expr, (sp.Symbol, sp.Indexed)):      # the common case: a plain lookup
+            known = self.values.get(str(expr))
+            return expr if known is None else sp.Float(known)
         atoms = expr.atoms(sp.Indexed) | {a for a in expr.free_symbols if isinstance(a, sp.Symbol)}
         known = {a: sp.Float(self.values[str(a)]) for a in atoms if str(a) in self.values}
         return expr.xreplace(known) if known else expr
@@ -219,7 +222,8 @@ def _evaluate_composed(entry: PriorBound, view: NetworkView, values: dict[str, f
     out = BoundValue(entry.key, entry.title, entry.status, True, caveats=entry.caveats,
                      method=f"numeric composer, rule set {rules} (log space)")
     try:
-        complexity = _log_real(bound.complexity_coefficient, values) * compose_numeric(view.spec, values, rules=rules)
+        complexity = (_log_real(bound.complexity_coefficient, values)
+                      * compose_numeric(view.spec, values, rules=rules, graph=view.graph))
         gap = complexity + _log_real(bound.confidence_term, values)
     except EvaluationError as err:
         out.applies, out.reason = False, f"cannot evaluate: {err}"

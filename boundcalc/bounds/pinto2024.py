@@ -23,7 +23,7 @@ def composed_bound(view: NetworkView, rules: str) -> Bound:
     """The composer's bound on the spec with the named rule set (gap constant: derived); NotApplicable when
     the rule set does not cover the spec."""
     try:
-        return derive(view.spec, rules=rules, gap="derived")
+        return derive(view.spec, rules=rules, gap="derived", graph=view.graph)
     except DeriveError as err:
         raise NotApplicable(str(err)) from None
 
