@@ -68,12 +68,13 @@ def _all_nodes(graph: nx.DiGraph):
             yield from _all_nodes(attrs["body"])
 
 
-def derive(spec: Spec, rules: str = "tight", gap: str = "derived") -> Bound:
-    """Derive the Ĝ_S and generalization-gap bounds of ``spec`` with the named rule set."""
+def derive(spec: Spec, rules: str = "tight", gap: str = "derived", graph: nx.DiGraph | None = None) -> Bound:
+    """Derive the Ĝ_S and generalization-gap bounds of ``spec`` with the named rule set (``graph``: the
+    spec's graph if it is already built, else built here)."""
     ruleset = get_ruleset(rules)
     if gap not in GAP_FORMS:
         raise BoundcalcError(f"unknown gap form {gap!r} (known: {', '.join(GAP_FORMS)})")
-    graph = build_graph(spec)
+    graph = graph if graph is not None else build_graph(spec)
     check_applicable(graph, ruleset)
     quantities = _RecordingQuantities(spec.symbols)
     result = compose_scope(graph, data_state(spec.data.norm), ruleset, quantities)
@@ -103,13 +104,14 @@ class _RecordingQuantities(SymbolicQuantities):
         return super().layer(kind, node)
 
 
-def compose_numeric(spec: Spec, values: dict[str, float], rules: str = "tight") -> LogReal:
+def compose_numeric(spec: Spec, values: dict[str, float], rules: str = "tight",
+                    graph: nx.DiGraph | None = None) -> LogReal:
     """Ĝ_S evaluated on numbers by the same rules (no sympy in the loop), in log space so that a product of
     a thousand norms stays finite: ``float(result)`` or ``result.log10``. ``values`` maps symbol names
     (``s_fc1``, ``X_F``, ``C1``, ``m`` …) to numbers. Repeat counts must be numbers in ``spec`` (load it with
     ``values={"L": 3}``, which unrolls the repeat); a symbolic count raises :class:`DeriveError`."""
     ruleset = get_ruleset(rules)
-    graph = build_graph(spec)
+    graph = graph if graph is not None else build_graph(spec)
     check_applicable(graph, ruleset)
     q = NumericQuantities(spec.symbols, values)
     entering = data_state(LogReal.of(q.value(spec.data.norm)), one=LogReal.of(1.0))
@@ -138,7 +140,8 @@ def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> t
         out.append("parameter-free maps (ρ-Lipschitz, φ(0) = 0, applied per sample): " + ", ".join(activations))
     if any(a["op"] == "conv2d" for _, a in _all_nodes(graph)):
         out.append("conv2d layers are linear operators: s_<conv> is the operator norm on the given input size, "
-                   "f_<conv> the Frobenius norm of the full (Toeplitz) operator, h_out = channels·height·width")
+                   "f_<conv> the Frobenius norm of the full (Toeplitz) operator (and b_<conv> its (2,1) norm), "
+                   "h_out = channels·height·width")
     for name, attrs in _all_nodes(graph):
         if attrs["op"] == "repeat":
             rep: Repeat = attrs["layer"]

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import sympy as sp
 
 from boundcalc.bounds import REGISTRY, Applied, NetworkView
-from boundcalc.bounds.base import STATUS_MEANING
-from boundcalc.bounds.pinto2024 import ENTRY_FOR_RULES
-from boundcalc.derive import compose_numeric, derive
+from boundcalc.bounds.base import STATUS_MEANING, NotApplicable, PriorBound
+from boundcalc.bounds.pinto2024 import ENTRY_FOR_RULES, composed_bound
+from boundcalc.calculus.rules import SymbolicQuantities
+from boundcalc.derive import compose_numeric
+from boundcalc.declared import outside_declared_class
 from boundcalc.errors import BoundcalcError
 from boundcalc.margin_grid import MarginGridPoint, grid_point
 from boundcalc.measure.data import Dataset, MarginStats, input_stats, margin_stats, margins
@@ -27,17 +30,13 @@ from boundcalc.measure.forward import forward
 from boundcalc.measure.quantities import CONV_NORM_METHODS, UPPER_BOUND_METHODS, MeasureOptions, WeightMeasurement
 from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.measure.run import UNINDEXED, BoundModel, bind_and_measure
-from boundcalc.numerics import EvaluationError, LogReal, log_value
+from boundcalc.numerics import EvaluationError, LogReal, positive_log_real
 from boundcalc.spec.load import Layer, Repeat, Spec
+from boundcalc.symbols import SymbolTable
 
 #: registry entries evaluated by the numeric composer with this rule set
 COMPOSER_RULES = {entry.key: rules for rules, entry in ENTRY_FOR_RULES.items()}
 CONSTRAINT_KEYS = ("spectral", "frobenius", "rank", "row_norm", "filter_norm")
-#: spec constraint -> the symbol kind that holds its measured value, and what it is called
-CONSTRAINT_SYMBOLS = {"spectral": ("s", "‖W‖₂"), "frobenius": ("f", "‖W‖_F"), "rank": ("r", "rank"),
-                      "row_norm": ("b", "‖Wᵀ‖₂,₁"), "filter_norm": ("w", "filter norm")}
-#: a measured norm above its declared bound by less than this (relative) is rounding, not a violation
-DECLARED_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -83,20 +82,43 @@ class Evaluation:
     folded: bool = False                                 # measured matrices are the bias-folded ones
 
 
+class MeasuredQuantities(SymbolicQuantities):
+    """Layer quantities as sympy Floats where ``values`` has them (the symbol otherwise). A registry formula built
+    on them is folded into a few numbers as it is built, instead of a sympy expression over every layer's
+    symbols (whose construction asks sympy's assumption system about each factor: minutes at 1000 layers);
+    sympy floats have an unbounded exponent, so nothing overflows, and the rest is evaluated in log space."""
+
+    def __init__(self, table: SymbolTable, values: dict[str, float]) -> None:
+        super().__init__(table)
+        self.values = values
+
+    def value(self, expr: Any) -> Any:
+        expr = sp.sympify(expr)
+        if isinstance(expr, (sp.Symbol, sp.Indexed)):      # the common case: a plain lookup
+            known = self.values.get(str(expr))
+            return expr if known is None else sp.Float(known)
+        atoms = expr.atoms(sp.Indexed) | {a for a in expr.free_symbols if isinstance(a, sp.Symbol)}
+        known = {a: sp.Float(self.values[str(a)]) for a in atoms if str(a) in self.values}
+        return expr.xreplace(known) if known else expr
+
+
 def layer_values(model: BoundModel, options: MeasureOptions, use_init: bool) -> dict[str, float]:
-    """Per-layer symbol values: s, f, b, r for dense layers; s (chosen method), f (operator), w for conv."""
+    """Per-layer symbol values: s, f, b, r for dense layers; for conv layers s (chosen method), f and b of the
+    full operator (b = ‖Aᵀ‖₂,₁ over every output coordinate's row, not the reshaped kernel's), w (filter)."""
     values: dict[str, float] = {}
     for node, wm in model.measurements.items():
+        reference = wm.init if (use_init and wm.init) else None
         if wm.is_conv:
             values[f"s_{node}"] = wm.conv[options.conv_norm] if options.conv_norm != "reshaped" else wm.matrix.spectral
             values[f"f_{node}"] = wm.conv["operator_frobenius"]
             values[f"w_{node}"] = wm.conv["filter_norm"]
+            values[f"b_{node}"] = (reference or wm.conv)["operator_row_norm_21"]
         else:
             values[f"s_{node}"] = wm.matrix.spectral
             values[f"f_{node}"] = wm.matrix.frobenius
             values[f"r_{node}"] = float(wm.matrix.rank)
             values[f"w_{node}"] = wm.matrix.frobenius
-        values[f"b_{node}"] = wm.init["row_norm_21"] if (use_init and wm.init) else wm.row_norm_21
+            values[f"b_{node}"] = reference["row_norm_21"] if reference else wm.row_norm_21
     return values
 
 
@@ -161,41 +183,23 @@ def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSum
     _bind_spec_symbols(spec, values)
     spec, chosen_delta = _confidence_for_margin_grid(spec, values, data.margin_grid if data is not None else None)
     view = NetworkView(spec)
+    measured = NetworkView(spec, view.graph, MeasuredQuantities(spec.symbols, values))
     has_conv = any(slot.layer.op == "conv2d" for slot in model.binding.slots)
     results = []
     for key in keys or list(REGISTRY):
         entry = REGISTRY[key]
-        applied = entry.apply(view)
+        if key in COMPOSER_RULES:
+            results.append(_evaluate_composed(entry, view, values, data, options, has_conv))
+            continue
+        applied = entry.apply(measured)
         if not isinstance(applied, Applied):
             results.append(BoundValue(key, entry.title, entry.status, False, reason=applied.reason))
             continue
-        results.append(_evaluate_one(applied, spec, values, data, options, has_conv))
+        results.append(_evaluate_closed_form(applied, spec, values, data, options, has_conv))
     assumptions = _assumptions(model, options, data, constants, chosen_delta, use_init, given)
     return Evaluation(spec=model.spec.name, checkpoint="", values=values, bounds=results, assumptions=assumptions,
                       data=data, measurements=model.measurements, warnings=outside_declared_class(model, values),
                       folded=model.folded)
-
-
-def outside_declared_class(model: BoundModel, values: dict[str, float]) -> list[str]:
-    """One warning per declared constraint (spec ``rank: 4``, ``spectral: 2`` …) that the measured checkpoint
-    exceeds: the bounds are then evaluated at the measured value, for a larger class than the spec declares."""
-    out = []
-    for slot in model.binding.slots:
-        for key, (kind, label) in CONSTRAINT_SYMBOLS.items():
-            declared, measured = slot.layer.params.get(key), values.get(f"{kind}_{slot.node}")
-            if declared is None or measured is None:
-                continue
-            try:
-                bound = float(_log_real(declared, values))
-            except EvaluationError:
-                continue   # a constraint written in symbols without values cannot be checked
-            if measured <= bound * (1 + DECLARED_RTOL):
-                continue
-            fold = (" (the folded matrix [[W, b], [0, 1]] has rank up to rank W + 1)"
-                    if key == "rank" and model.folded else "")
-            out.append(f"{slot.node}: measured {label} {measured:.6g} > declared {key} {bound:.6g}{fold}: the "
-                       "checkpoint is outside the spec's declared class; the bounds are evaluated at the measured value")
-    return out
 
 
 def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions, *, train: Dataset | None,
@@ -223,40 +227,56 @@ def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOpti
     return result
 
 
-def _evaluate_one(applied: Applied, spec: Spec, values: dict[str, float], data: DataSummary | None,
-                  options: MeasureOptions, has_conv: bool) -> BoundValue:
-    entry, formula = applied.entry, applied.formula
-    out = BoundValue(entry.key, entry.title, applied.status, True, caveats=applied.caveats)
+def _evaluate_composed(entry: PriorBound, view: NetworkView, values: dict[str, float], data: DataSummary | None,
+                       options: MeasureOptions, has_conv: bool) -> BoundValue:
+    """A chain-rule entry: its requirements, one symbolic derivation (for the applicability check and the gap
+    constants) and the composer's rules on numbers. The rendered formula (O(L²) terms) is never built."""
+    reason = entry.requirements.violation(view)
+    rules = COMPOSER_RULES[entry.key]
     try:
-        if entry.key in COMPOSER_RULES:
-            rules = COMPOSER_RULES[entry.key]
-            bound = derive(spec, rules=rules)
-            complexity = _log_real(bound.complexity_coefficient, values) * compose_numeric(spec, values, rules=rules)
-            gap = complexity + _log_real(bound.confidence_term, values)
-            out.method = f"numeric composer, rule set {rules} (log space)"
-        else:
-            complexity, gap = _log_real(formula.complexity, values), _log_real(formula.gap, values)
-            out.method = "closed form, evaluated in log space"
+        if reason is not None:
+            raise NotApplicable(reason)
+        bound = composed_bound(view, rules)
+    except NotApplicable as err:
+        return BoundValue(entry.key, entry.title, entry.status, False, reason=str(err))
+    out = BoundValue(entry.key, entry.title, entry.status, True, caveats=entry.caveats,
+                     method=f"numeric composer, rule set {rules} (log space)")
+    try:
+        complexity = (positive_log_real(bound.complexity_coefficient, values)
+                      * compose_numeric(view.spec, values, rules=rules, graph=view.graph))
+        gap = complexity + positive_log_real(bound.confidence_term, values)
     except EvaluationError as err:
         out.applies, out.reason = False, f"cannot evaluate: {err}"
         return out
+    return _with_numbers(out, complexity, gap, view.spec, data, options, has_conv)
+
+
+def _evaluate_closed_form(applied: Applied, spec: Spec, values: dict[str, float], data: DataSummary | None,
+                          options: MeasureOptions, has_conv: bool) -> BoundValue:
+    entry, formula = applied.entry, applied.formula
+    out = BoundValue(entry.key, entry.title, applied.status, True, caveats=applied.caveats,
+                     method="closed form at the measured values (sympy floats, then log space)")
+    try:
+        complexity, gap = positive_log_real(formula.complexity, values), positive_log_real(formula.gap, values)
+    except EvaluationError as err:
+        out.applies, out.reason = False, f"cannot evaluate: {err}"
+        return out
+    return _with_numbers(out, complexity, gap, spec, data, options, has_conv)
+
+
+def _with_numbers(out: BoundValue, complexity: LogReal, gap: LogReal, spec: Spec, data: DataSummary | None,
+                  options: MeasureOptions, has_conv: bool) -> BoundValue:
+    """``out`` with its complexity, gap, test-error bound, verdict and the conv-norm caveat filled in."""
     out.complexity, out.complexity_log10 = float(complexity), complexity.log10
     out.gap, out.gap_log10 = float(gap), gap.log10
     if data is not None and spec.loss.margin is not None:
         out.test_error_bound = data.train.margin_risk + out.gap
     reference = out.test_error_bound if out.test_error_bound is not None else out.gap
-    out.vacuous = None if applied.status == "order" else reference >= 1.0
-    if has_conv and options.conv_norm not in UPPER_BOUND_METHODS and applied.status != "order":
+    out.vacuous = None if out.status == "order" else reference >= 1.0
+    if has_conv and options.conv_norm not in UPPER_BOUND_METHODS and out.status != "order":
         out.caveats = out.caveats + (f"conv operator norms by '{options.conv_norm}' are not upper bounds, so this "
                                      "number is not a guaranteed bound",)
     return out
-
-
-def _log_real(expr: sp.Expr, values: dict[str, float]) -> LogReal:
-    sign, log_abs = log_value(expr, values)
-    if sign < 0:
-        raise EvaluationError("the expression is negative at the measured values")
-    return LogReal(log_abs)
 
 
 def _fixed_margin(spec: Spec, given: dict[str, float]) -> float | None:
@@ -272,7 +292,7 @@ def _confidence_for_margin_grid(spec: Spec, values: dict[str, float],
     """The spec's δ (a number, or a symbol such as --delta's ``delta``) at ``values``; with γ chosen from the data,
     every confidence term then uses δ_k = δ·weight (the union bound over the γ grid): ``values['delta']`` is set
     to δ_k and the returned spec's δ is the symbol ``delta``."""
-    base = float(_log_real(spec.loss.delta, values))
+    base = float(positive_log_real(spec.loss.delta, values))
     if grid is None:
         return spec, base
     values["delta"] = base * grid.weight
@@ -316,7 +336,9 @@ def _assumptions(model: BoundModel, options: MeasureOptions, data: DataSummary |
            "weights (no union bound over constraint levels)",
            "spec constraint values (spectral/frobenius/rank) are replaced by the measured ones"]
     out += options.describe()
-    out.append("(2,1) norms b_i: " + ("distance to --init, ‖(W − W₀)ᵀ‖₂,₁" if use_init else "reference M = 0, ‖Wᵀ‖₂,₁"))
+    out.append("(2,1) norms b_i: " + ("distance to --init, ‖(W − W₀)ᵀ‖₂,₁" if use_init else "reference M = 0, ‖Wᵀ‖₂,₁")
+               + (" (conv layers: of the full operator, one row per output channel and position)"
+                  if any(wm.is_conv for wm in model.measurements.values()) else ""))
     out += model.notes
     out += [f"{wm.layer or wm.tensor}: {note}" for wm in model.measurements.values() for note in wm.notes]
     if data is not None:

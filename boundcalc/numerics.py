@@ -59,6 +59,22 @@ def signed_log(x: float) -> Signed:
     return (1 if x > 0 else -1, math.log(abs(x)))
 
 
+def number_log(number: sp.Expr) -> Signed:
+    """The pair for a sympy number, also beyond the float range (a Float of 1e400 or 1e-400: sympy's floats
+    have an unbounded exponent)."""
+    try:
+        x = float(number)
+    except OverflowError:
+        x = math.inf
+    if x != 0 and math.isfinite(x):
+        return signed_log(x)
+    if number.is_zero:
+        return ZERO
+    if not number.is_extended_real or not number.is_finite:
+        raise EvaluationError(f"{_short(number)} is not a finite real number")
+    return (1 if number.is_positive else -1, float(sp.log(abs(number)).evalf()))
+
+
 def log_sum(parts: list[Signed]) -> Signed:
     """Signed log-sum-exp: the pair of Σ parts, stable for parts of very different size."""
     live = [p for p in parts if p[0] != 0]
@@ -111,7 +127,7 @@ class _LogEvaluator:
 
     def eval(self, expr: sp.Expr, env: dict) -> Signed:
         if expr.is_Number or expr in (sp.pi, sp.E):
-            return signed_log(float(expr))
+            return number_log(expr)
         if isinstance(expr, sp.Symbol):
             if expr in env:
                 return signed_log(float(env[expr]))
@@ -276,3 +292,11 @@ class LogReal:
 
     def __repr__(self) -> str:
         return f"LogReal(log10={self.log10:.6g})"
+
+
+def positive_log_real(expr: sp.Expr, values: Mapping[str, float]) -> LogReal:
+    """``expr`` at ``values`` as a :class:`LogReal`; EvaluationError if it is negative there."""
+    sign, log_abs = log_value(expr, values)
+    if sign < 0:
+        raise EvaluationError("the expression is negative at the measured values")
+    return LogReal(log_abs)

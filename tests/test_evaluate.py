@@ -214,3 +214,39 @@ def test_bad_data_files(digits, tmp_path, arrays, match):
     result = runner.invoke(app, ["evaluate", str(SPECS / "digits_mlp.yaml"), str(digits["root"] / "mlp.pt"),
                                  "--data", str(tmp_path / "bad.npz")])
     assert result.exit_code == 2 and match in result.stderr
+
+
+def test_bartlett_bounds_on_a_cnn_use_the_conv_operator_21_norm(digits):
+    """evaluate on digits_cnn (conv 4×3×3 padding 1 on 8×8, relu, avgpool 2, linear 10) against the formulas
+    of Bartlett et al. worked out here in numpy: b_conv1 is the (2,1) norm of the conv's full 256 × 64 matrix
+    (every output channel and position), not of the reshaped 4 × 9 kernel."""
+    from tests.test_measure import dense_conv_matrix
+
+    root = digits["root"]
+    result = runner.invoke(app, ["evaluate", str(SPECS / "digits_cnn.yaml"), str(root / "cnn.safetensors"), "--data",
+                                 str(root / "train.npz"), "--bounds", "bartlett2017,bartlett2017_dudley", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    kernel = digits["cnn"][1].weight.detach().double().numpy()            # (4, 1, 3, 3)
+    dense = digits["cnn"][5].weight.detach().double().numpy()             # (10, 64)
+    b_conv = np.linalg.norm(dense_conv_matrix(kernel, (8, 8), 1, 1), axis=1).sum()
+    assert report["values"]["b_conv1"] == pytest.approx(b_conv, rel=1e-9)
+    assert b_conv > 30 * np.linalg.norm(kernel.reshape(4, 9), axis=1).sum()
+    # s_conv1: the FFT bound on the padded 10×10 grid (the default); each frequency's block is 4 × 1
+    s_conv = np.abs(np.fft.fft2(kernel, s=(10, 10))).reshape(4, -1)
+    s_conv = np.sqrt((s_conv ** 2).sum(axis=0)).max()
+    s_fc, b_fc = np.linalg.norm(dense, 2), np.linalg.norm(dense, axis=1).sum()
+    x_f = np.linalg.norm(digits["x"])
+    grid = report["data"]["margin_grid"]          # γ on the 2^j grid, δ_k = δ/((k+1)(k+2)) for the union over it
+    k_grid = grid["index"]
+    m, gamma, delta = report["data"]["m"], grid["gamma"], 0.05 / ((k_grid + 1) * (k_grid + 2))
+    rho = 0.5            # relu: 1; 2×2 average pooling with stride 2: each output averages 4 inputs, ‖P‖₂ = 1/2
+    width = 4 * 8 * 8    # W: the largest layer (input 64, conv 256, output 10)
+    r_a = rho * s_conv * s_fc * ((b_conv / s_conv) ** (2 / 3) + (b_fc / s_fc) ** (2 / 3)) ** 1.5
+    order = x_f * r_a * math.log(width) / (gamma * m) + math.sqrt(math.log(1 / delta) / m)
+    k = math.sqrt(2) / gamma * x_f * math.sqrt(math.log(2 * width ** 2)) * r_a
+    dudley = 2 * (4 / m + 12 * math.log(m) * k / m) + 3 * math.sqrt(math.log(2 / delta) / (2 * m))
+    gaps = {b["key"]: b["gap"] for b in report["bounds"]}
+    assert gaps["bartlett2017"] == pytest.approx(order, rel=1e-9)
+    assert gaps["bartlett2017_dudley"] == pytest.approx(dudley, rel=1e-9)
+    assert "full operator" in " ".join(report["assumptions"])

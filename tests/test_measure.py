@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from boundcalc.measure import linalg
 from boundcalc.measure.binding import bind
 from boundcalc.measure.checkpoint import CheckpointError, open_checkpoint
-from boundcalc.measure.quantities import MeasureOptions, measure_weight
+from boundcalc.measure.quantities import ConvGeometry, MeasureOptions, measure_weight
 from boundcalc.spec.load import parse_spec
 from tests.helpers import WritesAFile
 
@@ -203,6 +203,73 @@ def test_zero_padded_conv_norms_bracket_the_explicit_matrix(stride, padding):
     assert power <= exact * (1 + 1e-9)
     assert fft >= exact * (1 - 1e-12)
     assert linalg.conv_operator_frobenius(kernel, (6, 6), stride, padding) == pytest.approx(np.linalg.norm(matrix))
+
+
+def dense_conv_matrix(kernel: np.ndarray, size: tuple[int, int], stride: int, padding: int) -> np.ndarray:
+    """The convolution's matrix written out in plain numpy: row (o, i, j) holds K[o, c, a, b] in column
+    (c, y, x) with y = i·stride + a − padding, x = j·stride + b − padding, for the taps inside the image."""
+    c_out, c_in, k_h, k_w = kernel.shape
+    height, width = size
+    out_h, out_w = (height + 2 * padding - k_h) // stride + 1, (width + 2 * padding - k_w) // stride + 1
+    matrix = np.zeros((c_out, out_h, out_w, c_in, height, width))
+    for o, i, j, c, a, b in np.ndindex(c_out, out_h, out_w, c_in, k_h, k_w):
+        y, x = i * stride + a - padding, j * stride + b - padding
+        if 0 <= y < height and 0 <= x < width:
+            matrix[o, i, j, c, y, x] = kernel[o, c, a, b]
+    return matrix.reshape(c_out * out_h * out_w, c_in * height * width)
+
+
+CONV_CASES = [  # c_out, c_in, (kh, kw), (H, W), stride, padding
+    (4, 1, (3, 3), (8, 8), 1, 1),      # digits_cnn's conv1 (padding as the spec uses)
+    (3, 2, (3, 3), (7, 7), 2, 0),      # stride, no padding
+    (2, 3, (3, 3), (6, 5), 2, 1),
+    (2, 2, (2, 3), (5, 6), 1, 2),      # rectangular kernel, padding wider than the kernel's reach
+    (3, 1, (5, 5), (4, 4), 3, 2),
+]
+
+
+@pytest.mark.parametrize("c_out,c_in,k,size,stride,padding", CONV_CASES)
+def test_conv_operator_21_norm_is_the_row_norm_sum_of_the_dense_matrix(c_out, c_in, k, size, stride, padding):
+    kernel = np.random.default_rng(c_out * 7 + size[0]).standard_normal((c_out, c_in, *k))
+    matrix = dense_conv_matrix(kernel, size, stride, padding)
+    # sanity of the reference matrix: it is the convolution torch applies
+    x = np.random.default_rng(1).standard_normal((c_in, *size))
+    applied = torch.nn.functional.conv2d(torch.from_numpy(x)[None], torch.from_numpy(kernel), stride=stride,
+                                         padding=padding).numpy().reshape(-1)
+    np.testing.assert_allclose(matrix @ x.reshape(-1), applied, rtol=1e-12, atol=1e-12)
+    want = np.linalg.norm(matrix, axis=1).sum()
+    got = linalg.conv_operator_row_norm_21(torch.from_numpy(kernel), size, stride, padding)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert linalg.conv_operator_frobenius(torch.from_numpy(kernel), size, stride, padding) == pytest.approx(
+        np.linalg.norm(matrix), rel=1e-12)
+
+
+def test_conv_21_norm_counts_every_output_position():
+    """A 4-channel 3×3 conv over 8×8 (padding 1) has 256 rows: its (2,1) norm is between 36 (interior
+    positions) and 64 times the reshaped 4×9 kernel's, not the kernel's (the issue: 225.6 against 3.88)."""
+    kernel = np.random.default_rng(0).standard_normal((4, 1, 3, 3))
+    operator = linalg.conv_operator_row_norm_21(torch.from_numpy(kernel), (8, 8), 1, 1)
+    reshaped = np.linalg.norm(kernel.reshape(4, 9), axis=1).sum()
+    assert 36 * reshaped < operator < 64 * reshaped
+
+
+def test_conv_distance_to_init_is_of_the_operator_difference():
+    rng = np.random.default_rng(3)
+    kernel, init = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal((3, 2, 3, 3))
+    measured = measure_weight(torch.from_numpy(kernel), MeasureOptions(), tensor="k", init=torch.from_numpy(init),
+                              geometry=ConvGeometry((6, 6), stride=1, padding=1))
+    difference = dense_conv_matrix(kernel, (6, 6), 1, 1) - dense_conv_matrix(init, (6, 6), 1, 1)
+    assert measured.init["operator_row_norm_21"] == pytest.approx(np.linalg.norm(difference, axis=1).sum(), rel=1e-12)
+    assert measured.conv["operator_row_norm_21"] == pytest.approx(
+        np.linalg.norm(dense_conv_matrix(kernel, (6, 6), 1, 1), axis=1).sum(), rel=1e-12)
+
+
+def test_conv_21_norm_of_extreme_magnitudes():
+    kernel = np.random.default_rng(4).standard_normal((2, 2, 3, 3))
+    base = linalg.conv_operator_row_norm_21(torch.from_numpy(kernel), (5, 5), 1, 1)
+    for magnitude in (1e-200, 1e200):
+        got = linalg.conv_operator_row_norm_21(torch.from_numpy(kernel * magnitude), (5, 5), 1, 1)
+        assert got == pytest.approx(base * magnitude, rel=1e-12)
 
 
 # -- loaders ----------------------------------------------------------------------------------------

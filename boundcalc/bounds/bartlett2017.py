@@ -66,7 +66,9 @@ BARTLETT_DERIVED = PriorBound(
     caveats=("bounds.md §3 item 1 writes K = (‖X‖_F/γ)·√ln(2W²)·R_A, leaving out the margin map's Lipschitz "
              "factor (√2 in ℓ₂; Bartlett et al. Lemma A.3 use 2 in ℓ∞); boundcalc uses K = 𝓛·‖X‖_F·√ln(2W²)"
              "·R_A with 𝓛 = √2/γ, which the covering argument needs.",
-             "b_i = ‖W_iᵀ − M_iᵀ‖₂,₁ with reference matrices M_i fixed before seeing the data (0 by default).",
+             "b_i = ‖W_iᵀ − M_iᵀ‖₂,₁ with reference matrices M_i fixed before seeing the data (0 by default); "
+             "for a conv2d layer W_i is the layer's full matrix (one row per output channel and position), "
+             "not the c_out × c_in·k·k kernel.",
              "Holds for the class with exactly these norm values; Thm 1.1's union bound over norm levels "
              "is not included."),
 )

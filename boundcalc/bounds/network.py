@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import networkx as nx
@@ -59,10 +60,12 @@ class Segment:
 class NetworkView:
     """Layer-level facts about a spec: topology, weight layers, data and loss quantities."""
 
-    def __init__(self, spec: Spec, graph: nx.DiGraph | None = None) -> None:
+    def __init__(self, spec: Spec, graph: nx.DiGraph | None = None,
+                 quantities: SymbolicQuantities | None = None) -> None:
+        """``quantities`` gives each layer's s, f, b, r, w (default: the spec's value, else its symbol)."""
         self.spec = spec
         self.graph = graph if graph is not None else build_graph(spec)
-        self.quantities = SymbolicQuantities(spec.symbols)
+        self.quantities = quantities if quantities is not None else SymbolicQuantities(spec.symbols)
         self.ops = frozenset(_all_ops(self.graph))
         self.dag_reason = _dag_reason(self.graph)
         self.segments: tuple[Segment, ...] = ()
@@ -118,16 +121,16 @@ class NetworkView:
         """Σ over weight layers of ``fn(layer)``; a Sum (or a multiple) per repeated segment."""
         return sp.Add(*(self._segment_reduce(seg, fn, sp.Add, sp.Sum, _times) for seg in self.segments))
 
-    @property
+    @cached_property
     def depth(self) -> sp.Expr:
         """Number of weight layers on the longest input-output path."""
         return _longest_path(self.graph)
 
-    @property
+    @cached_property
     def parameter_count(self) -> sp.Expr:
         return _parameter_count(self.graph, self.quantities)
 
-    @property
+    @cached_property
     def max_width(self) -> sp.Expr:
         """W: the largest number of units in any layer, input included."""
         return sp.Max(self.input_dim, *_widths(self.graph))
@@ -257,7 +260,7 @@ def _longest_path(graph: nx.DiGraph) -> sp.Expr:
     best: dict[str, sp.Expr] = {}
     for name in nx.topological_sort(graph):
         preds = list(graph.predecessors(name))
-        before = sp.Max(*(best[p] for p in preds)) if preds else sp.S.Zero
+        before = best[preds[0]] if len(preds) == 1 else sp.Max(*(best[p] for p in preds)) if preds else sp.S.Zero
         best[name] = before + (_node_depth(graph, name) if name != INPUT else 0)
     return best[graph.graph["output"]]
 

@@ -6,6 +6,7 @@ rules) and ``pinto2024_tight`` is the same recursion with the rank-free diameter
 """
 from __future__ import annotations
 
+from boundcalc.bound import Bound
 from boundcalc.bounds.base import Citation, Formula, NotApplicable, PriorBound, Requirements
 from boundcalc.bounds.network import NetworkView
 from boundcalc.calculus.rules import AS_PRINTED, TIGHT
@@ -18,11 +19,17 @@ CITATION = Citation(authors="Pinto, Rangamani & Poggio",
 STATEMENT = "L(f) − L̂_S(f) for a loss 𝓛-Lipschitz in the output with values in [0, 1] (Thm 2 + Thm 12)"
 
 
-def _from_composer(view: NetworkView, rules: str) -> Formula:
+def composed_bound(view: NetworkView, rules: str) -> Bound:
+    """The composer's bound on the spec with the named rule set (gap constant: derived); NotApplicable when
+    the rule set does not cover the spec."""
     try:
-        bound = derive(view.spec, rules=rules, gap="derived")
+        return derive(view.spec, rules=rules, gap="derived", graph=view.graph)
     except DeriveError as err:
         raise NotApplicable(str(err)) from None
+
+
+def _from_composer(view: NetworkView, rules: str) -> Formula:
+    bound = composed_bound(view, rules)
     complexity = bound.complexity_coefficient * bound.complexity
     spec_notes = tuple(c for c in bound.caveats if c not in generic_caveats(rules, "derived"))
     return Formula(complexity=complexity, gap=complexity + bound.confidence_term, statement=STATEMENT,

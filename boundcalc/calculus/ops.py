@@ -12,6 +12,7 @@ from typing import Union
 
 import sympy as sp
 
+from boundcalc.calculus.minimum import flat_min
 from boundcalc.numerics import LogReal
 
 Value = Union[sp.Expr, float, LogReal]
@@ -62,13 +63,13 @@ def add(*terms: Value) -> Value:
 
 
 def sqrt(value: Value) -> Value:
+    """√value; on a sympy product or sum unevaluated, like :func:`mul` (evaluating √ of a product asks the
+    assumption system about every factor, O(size) per call)."""
     if isinstance(value, LogReal):
         return value.sqrt()
+    if isinstance(value, (sp.Mul, sp.Add)):
+        return sp.Pow(value, sp.S.Half, evaluate=False)
     return sp.sqrt(value) if isinstance(value, sp.Basic) else math.sqrt(value)
-
-
-def minimum(*values: Value) -> Value:
-    return sp.Min(*values) if _symbolic(values) else min(values)
 
 
 def maximum(*values: Value) -> Value:
@@ -92,11 +93,24 @@ def canonical(expr: sp.Expr) -> sp.Expr:
         if not node.args or node.is_Atom or isinstance(node, (sp.Indexed, sp.IndexedBase)):
             memo[key] = node
         elif children_done:
-            memo[key] = node.func(*[memo[id(a)] for a in _operands(node)])
+            memo[key] = _rebuilt(node, [memo[id(a)] for a in _operands(node)])
         else:
             stack.append((node, True))
             stack.extend((a, False) for a in _operands(node) if id(a) not in memo)
     return memo[id(root)]
+
+
+def _rebuilt(node: sp.Basic, operands: list[sp.Basic]) -> sp.Basic:
+    """``node`` evaluated on its rebuilt operands. A Min or Max is already in evaluated form when it was built
+    (sympy evaluates it on creation, or :mod:`boundcalc.calculus.minimum` built it reduced); evaluating it again
+    would re-order every pair of its arguments, so it is kept when its operands are unchanged, and a changed
+    Min is reduced the cheap way."""
+    if isinstance(node, (sp.Min, sp.Max)):
+        if all(new is old for new, old in zip(operands, node.args)):
+            return node
+        if isinstance(node, sp.Min):
+            return flat_min(*operands)
+    return node.func(*operands)
 
 
 def _operands(node: sp.Basic) -> list[sp.Basic]:

@@ -19,6 +19,7 @@ from typing import Any
 import sympy as sp
 
 from boundcalc.calculus import ops
+from boundcalc.calculus.minimum import running_min
 from boundcalc.calculus.state import LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
 from boundcalc.symbols import SymbolTable, layer_symbol
@@ -55,6 +56,11 @@ class SymbolicQuantities:
     def value(self, expr: Any) -> Any:
         return expr
 
+    def minimum(self, previous: Any, value: Any) -> Any:
+        """min(previous, value) (``previous`` None: none yet); symbolically one flat Min per call, built in
+        O(log n) sympy work however many arguments ``previous`` has (:mod:`boundcalc.calculus.minimum`)."""
+        return running_min(previous, value)
+
 
 class NumericQuantities(SymbolicQuantities):
     """Layer quantities as floats, looked up by symbol name (``s_fc1``, ``s_mid[3]``, ``X_F``, ``C1``)."""
@@ -72,6 +78,9 @@ class NumericQuantities(SymbolicQuantities):
         expr = sp.sympify(expr)
         expr = sp.sympify(expr.xreplace({a: self._lookup(a) for a in expr.atoms(sp.Indexed)}))
         return float(expr.xreplace({a: self._lookup(a) for a in expr.free_symbols}))
+
+    def minimum(self, previous: Any, value: Any) -> Any:
+        return value if previous is None else min(previous, value)
 
     def _lookup(self, atom: sp.Basic) -> float:
         key = str(atom)
@@ -129,7 +138,7 @@ def linear_as_printed(node: Node, q: SymbolicQuantities, inputs: list[State]) ->
     D ≤ ‖X‖_F·√(2·𝔯_i)·2·Π_{j<i} ‖W_j‖₂ with 𝔯_i = min_{j≤i} rank(W_j) (this layer included, as printed)."""
     (x,) = inputs
     r = q.layer("r", node)
-    rank_min = r if x.min_rank is None else ops.minimum(x.min_rank, r)
+    rank_min = q.minimum(x.min_rank, r)
     if x.single_point:
         diameter = x.diameter
     else:

@@ -68,6 +68,8 @@ class _Builder:
 
     # -- checks --------------------------------------------------------------------------------
     def _check_acyclic(self, graph: nx.DiGraph) -> None:
+        if nx.is_directed_acyclic_graph(graph):   # linear; find_cycle's edge search is O(n²) on a long chain
+            return
         try:
             cycle = nx.find_cycle(graph)
         except nx.NetworkXNoCycle:

@@ -283,6 +283,33 @@ def conv_operator_frobenius(kernel: torch.Tensor, input_hw: tuple[int, int], str
     return scale * math.sqrt(float((tap_energy * weights).sum()))
 
 
+def conv_operator_row_norm_21(kernel: torch.Tensor, input_hw: tuple[int, int], stride: int, padding: int) -> float:
+    """Exact ‖Aᵀ‖₂,₁ of the convolution's matrix A: Σ over output coordinates (channel, row, column) of the ℓ2
+    norm of that coordinate's row, which holds the kernel taps that meet the input rather than the zero padding.
+    An output position's in-bounds taps depend only on which border its row and its column are near, so each
+    channel's tap energies are summed over the distinct in-bounds masks and weighted by how many positions
+    share them (no operator is formed; exact, O(c_out·masks²·k²))."""
+    masks_h, counts_h = _tap_masks(input_hw[0], kernel.shape[2], stride, padding)
+    masks_w, counts_w = _tap_masks(input_hw[1], kernel.shape[3], stride, padding)
+    unit, scale = _unit_scaled(kernel)
+    tap_energy = (unit ** 2).sum(dim=1)                                     # (c_out, kh, kw)
+    row_energy = torch.einsum("ia,oab,jb->oij", masks_h, tap_energy, masks_w)   # (c_out, masks_h, masks_w)
+    weights = counts_h[:, None] * counts_w[None, :]
+    return scale * float((row_energy.clamp(min=0).sqrt() * weights).sum())
+
+
+def _tap_masks(size: int, k: int, stride: int, padding: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct in-bounds masks over the k kernel offsets along one axis (row a of an output position i is
+    in bounds when 0 ≤ i·stride + a − padding < size), as float64 rows, and how many output positions have each."""
+    outputs = (size + 2 * padding - k) // stride + 1
+    counts: dict[tuple[bool, ...], int] = {}
+    for i in range(outputs):
+        mask = tuple(0 <= i * stride + a - padding < size for a in range(k))
+        counts[mask] = counts.get(mask, 0) + 1
+    masks = torch.tensor(list(counts), dtype=torch.float64).reshape(len(counts), k)
+    return masks, torch.tensor(list(counts.values()), dtype=torch.float64)
+
+
 def _tap_counts(size: int, k: int, stride: int, padding: int) -> list[int]:
     """For each kernel offset a, how many output positions read a real (non-padding) input at offset a."""
     outputs = (size + 2 * padding - k) // stride + 1

@@ -128,7 +128,8 @@ class WeightMeasurement:
     matrix: SpectrumQuantities
     row_norm_21: float                      # Σ_rows ‖W_j,:‖₂ = ‖Wᵀ‖₂,₁
     init: dict[str, float] | None = None    # distances to the reference: spectral, frobenius, row_norm_21
-    conv: dict[str, float] = field(default_factory=dict)   # operator norms by method, operator Frobenius
+                                            # (+ operator_row_norm_21 of A − A₀ for conv layers)
+    conv: dict[str, float] = field(default_factory=dict)   # operator norms by method, operator Frobenius and (2,1)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -170,6 +171,9 @@ def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str
                          "row_norm_21": linalg.row_norm_21(diff)}
     if weight.dim() == 4 and geometry is not None:
         measured.conv = conv_norms(weight, geometry, options, measured.notes)
+        if init is not None:   # the operator of W − W₀ is the difference of the operators
+            measured.init["operator_row_norm_21"] = linalg.conv_operator_row_norm_21(
+                diff.reshape(weight.shape), geometry.input_hw, geometry.stride, geometry.padding)
     return measured
 
 
@@ -193,7 +197,8 @@ def _quantities_without_spectrum(gram: linalg.ScaledGram, relative_tolerance: fl
 
 def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOptions,
                notes: list[str] | None = None) -> dict[str, float | None]:
-    """Operator norms of a conv layer by each method, its operator Frobenius norm and its filter norm. The
+    """Operator norms of a conv layer by each method, its operator Frobenius and (2,1) norms (‖Aᵀ‖₂,₁ of the
+    full matrix A, one row per output coordinate) and its filter norm. The
     costly methods are checked against their limits before anything is computed: past MAX_FFT_ENTRIES the
     'fft' value is the looser upper bound Σ_taps ‖K_ab‖₂; past MAX_POWER_MACS or MAX_POWER_VALUES power
     iteration is skipped (an error when it is the method the bounds use). Each fallback is added to ``notes``."""
@@ -217,6 +222,7 @@ def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOpt
     else:
         power = linalg.conv_operator_norm_power(kernel, hw, stride, pad, options.power_iterations)
     return {"fft": fft, "operator_frobenius": linalg.conv_operator_frobenius(kernel, hw, stride, pad),
+            "operator_row_norm_21": linalg.conv_operator_row_norm_21(kernel, hw, stride, pad),
             "power": power, "filter_norm": linalg.frobenius(kernel)}
 
 

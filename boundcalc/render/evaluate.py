@@ -47,7 +47,7 @@ def measurement_table(items: list[WeightMeasurement], options: MeasureOptions, t
     if has_init:
         columns += ["‖W−W₀‖₂", "‖W−W₀‖_F"]
     if has_conv:
-        columns += ["op. norm fft", "op. norm power", "op. ‖·‖_F", "filter ‖K‖_F"]
+        columns += ["op. norm fft", "op. norm power", "op. ‖·‖_F", "op. ‖Aᵀ‖₂,₁", "filter ‖K‖_F"]
     for col in columns:
         table.add_column(col, justify="left" if col in ("tensor", "layer") or col.startswith("shape") else "right",
                          overflow="fold")
@@ -61,7 +61,8 @@ def measurement_table(items: list[WeightMeasurement], options: MeasureOptions, t
             row += [num(wm.init["spectral"]), num(wm.init["frobenius"])] if wm.init else ["—", "—"]
         if has_conv:
             c = wm.conv
-            row += [num(c.get("fft")), num(c.get("power")), num(c.get("operator_frobenius")), num(c.get("filter_norm"))]
+            row += [num(c.get(key)) for key in ("fft", "power", "operator_frobenius", "operator_row_norm_21",
+                                                "filter_norm")]
         table.add_row(*row)
     return table
 

@@ -84,8 +84,8 @@ def check_measured(values: dict[str, int | float], spec_data_names: frozenset[st
                                  "the spec's own sizes and symbols")
         if name in ("C1", "C2"):
             raise BoundcalcError(f"--set {name}: give Maurer's constants with --const {name}=…")
-        if name in ("X_F", "R"):
-            raise BoundcalcError(f"--set {name}: input norms are measured from --data")
+        if has_data and name in ("X_F", "R"):
+            raise BoundcalcError(f"--set {name}: the input norms are measured from --data; it cannot be --set too")
         if name == "delta" and name in spec_data_names:
             raise BoundcalcError("--set delta: give the confidence parameter with --delta")
         if has_data and name in spec_data_names:
