@@ -1,4 +1,5 @@
-"""Data files (``.npz`` with ``X`` and ``y``) and the data-dependent quantities of bounds.md §4.
+"""Data files (``.npz`` with ``X`` and ``y``, format in docs/data.md) and the data-dependent quantities of
+docs/references.md §6.5.
 
 Loaded with ``allow_pickle=False``: an object array is refused, never unpickled.
 """
