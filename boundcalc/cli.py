@@ -17,13 +17,18 @@ from rich.table import Table
 
 from boundcalc import __version__
 from boundcalc.calculus.rules import RULE_SETS
+from boundcalc.cli_errors import BoundcalcGroup
+from boundcalc.cli_errors import fail as _fail
 from boundcalc.derive import derive as derive_bound
 from boundcalc.errors import BoundcalcError
+from boundcalc.files import refuse_overwriting, regular_file
 from boundcalc.graph.build import build_graph
 from boundcalc.spec.assign import check_measured, check_used, parse_assignments
+from boundcalc.render.escape import one_line, plain
 from boundcalc.spec.load import load_spec
 
 app = typer.Typer(
+    cls=BoundcalcGroup,
     help="boundcalc: turn a network architecture (YAML spec) into a generalization bound.",
     no_args_is_help=True,
     add_completion=False,
@@ -53,16 +58,12 @@ PIPE_WIDTH = 160
 
 
 def _console(stderr: bool = False) -> Console:
-    """A rich console for results; not a terminal (a file, a pipe) and no COLUMNS: PIPE_WIDTH columns."""
-    console = Console(stderr=stderr, highlight=False)
+    """A rich console for results; not a terminal (a file, a pipe) and no COLUMNS: PIPE_WIDTH columns.
+    Strings are never read as markup or emoji codes (user text reaches tables as it is)."""
+    console = Console(stderr=stderr, highlight=False, markup=False, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"error: {message}", markup=False)
-    raise typer.Exit(code=2)
 
 
 def _parse_values(items: list[str]) -> dict[str, float | int]:
@@ -278,7 +279,8 @@ TailOpt = Annotated[Optional[int], typer.Option("--tail-k", help="K of dist_K = 
 ConvOpt = Annotated[ConvNorm, typer.Option("--conv-norm", help="Conv operator norm used in bounds: 'fft' (exact "
                                            "circular norm on the padded grid; an upper bound, the default), "
                                            "'power' (power iteration; a lower estimate) or 'reshaped' (matrix "
-                                           "norm of the reshaped kernel; neither).")]
+                                           "norm of the reshaped kernel; neither). Past MAX_FFT_ENTRIES the 'fft' "
+                                           "value is the looser tap-sum upper bound, stated in the notes.")]
 TrustOpt = Annotated[bool, typer.Option("--trust-checkpoint", help="DANGEROUS: load torch files with "
                                         "weights_only=False, which runs any code the file contains. Only for "
                                         "files you made yourself.")]
@@ -349,15 +351,16 @@ def _options(svd: SvdMethod, rank_rtol: float | None, energy: float, tail_k: int
 def _progress_bar(description: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.fields[name]}"), console=Console(stderr=True), transient=True)
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[name]}", markup=False),
+                    console=Console(stderr=True, markup=False, emoji=False), transient=True)
 
 
 def _tracker(progress, description: str):
     task = progress.add_task(description, total=None, name="")
 
     def update(done: int, total: int, name: str) -> None:
-        progress.update(task, completed=done, total=total, name=name)
+        progress.update(task, completed=done, total=total, name=one_line(name))
 
     return update
 
@@ -430,7 +433,7 @@ def measure(
         _fail_binding(err)
     except BoundcalcError as err:
         _fail(str(err))
-    skipped = skipped_tensors(ckpt) if loaded is None else {}
+    skipped = skipped_tensors(ckpt, every_tensor=loaded is None)
     if format is ListFormat.json:
         typer.echo(view.measurements_json(items, options, str(checkpoint), ckpt.kind, skipped, notes, folded))
         return
@@ -460,8 +463,10 @@ def evaluate(
     spec: Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")],
     checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
     data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz with X and y: gives m, ‖X‖_F, R, "
-                                                 "margins and the margin γ.")] = None,
-    data_test: Annotated[Optional[Path], typer.Option("--data-test", help="Test data .npz: test error, measured gap.")] = None,
+                                                 "margins and the margin γ (at most 2²⁶ values per array, "
+                                                 "MAX_DATA_VALUES).")] = None,
+    data_test: Annotated[Optional[Path], typer.Option("--data-test", help="Test data .npz: test error, measured gap "
+                                                      "(limits as --data).")] = None,
     init: InitOpt = None,
     const: ConstOpt = "C1=1,C2=1",
     margin_percentile: PercentileOpt = 10.0,
@@ -523,10 +528,12 @@ def evaluate(
 def collapse(
     spec: Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")],
     checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
-    data: Annotated[Path, typer.Option("--data", help="Data .npz with X and y: the features per layer come from it.")],
+    data: Annotated[Path, typer.Option("--data", help="Data .npz with X and y: the features per layer come from it "
+                                       "(at most 2²⁶ values per array, MAX_DATA_VALUES).")],
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="λ the model was trained with: adds "
                                                           "the ratio dist_K·λ/TCV.")] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a per-layer figure (PNG/PDF/SVG).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a per-layer figure (PNG/PDF/SVG; written "
+                                                 "atomically, and never over an input).")] = None,
     svd: SvdOpt = SvdMethod.auto,
     rank_rtol: RankTolOpt = None,
     allow_unused: UnusedOpt = False,
@@ -547,6 +554,8 @@ def collapse(
     options = _options(svd, rank_rtol, 0.99, None, ConvNorm.fft)
     try:
         ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        if plot is not None:    # before any work: an output is never one of the inputs
+            refuse_overwriting([plot], [spec, data, *ckpt.files])
         values = _parse_values(set_)
         loaded = _load_for_checkpoint(spec, ckpt, values)[0]
         _check_spec_values(values, loaded, has_data=True)
@@ -576,14 +585,17 @@ app.add_typer(zoo_app, name="zoo")
 @zoo_app.command("evaluate")
 def zoo_evaluate(
     folder: Annotated[Path, typer.Argument(help="Zoo folder: checkpoints plus models.csv or models.jsonl (id, file, "
-                                           "train/test error or accuracy, hyperparameter columns, optional spec).")],
+                                           "train/test error or accuracy, hyperparameter columns, optional spec; "
+                                           "at most 10,000 rows, MAX_MODELS).")],
     spec: Annotated[Optional[Path], typer.Option("--spec", help="Spec every checkpoint binds to (a 'spec' column "
                                                  "overrides it per model).")] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz (X, y): m, ‖X‖_F, margins, γ.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz (X, y): m, ‖X‖_F, margins, γ "
+                                                 "(at most 2²⁶ values per array, MAX_DATA_VALUES).")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Worker processes of the local Dask cluster.")] = 1,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of an existing Dask scheduler "
                                                      "(e.g. tcp://host:8786) instead of a local cluster.")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for results.csv, results.json, summary.json.")] = Path("zoo_results"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.csv, results.json, summary.json (written "
+                                      "atomically, never over an input).")] = Path("zoo_results"),
     plots: Annotated[Optional[Path], typer.Option("--plots", help="Folder for one scatter plot per bound.")] = None,
     const: ConstOpt = "C1=1,C2=1",
     margin_percentile: PercentileOpt = 10.0,
@@ -595,7 +607,9 @@ def zoo_evaluate(
 ) -> None:
     """Evaluate every bound on every model of a zoo (in parallel on Dask): Kendall τ and granulated Ψ against
     the measured gap, the non-vacuous fraction, results as CSV/JSON, optional scatter plots."""
+    from boundcalc.bounds import REGISTRY
     from boundcalc.render import zoo as view
+    from boundcalc.zoo.manifest import input_files as zoo_input_files
     from boundcalc.zoo.manifest import load_zoo
     from boundcalc.zoo.run import Settings, ZooTask, run_zoo, summarise
 
@@ -607,18 +621,20 @@ def zoo_evaluate(
                         keys=tuple(keys) if keys else None, biases=biases.value, allow_unused=allow_unused)
     try:
         models = load_zoo(folder)
+        refuse_overwriting(view.output_files(out, plots, keys or list(REGISTRY)),
+                           [*zoo_input_files(folder, models), *(p for p in (spec, data) if p is not None)])
         missing = [m.id for m in models if m.spec is None and spec is None]
         if missing:
             _fail(f"no spec for model {missing[0]!r} ({len(missing)} in all): pass --spec or add a 'spec' column")
         if spec is not None:
             load_spec(spec)   # a broken shared spec is one error, not one per model
-        if data is not None and not data.is_file():
-            _fail(f"{data}: no such data file")
+        if data is not None:
+            regular_file(data, "data file")
         tasks = [ZooTask(m, m.spec or spec.resolve(), data.resolve() if data else None, settings) for m in models]
         with _progress_bar("models") as progress:
             task = progress.add_task("models", total=len(tasks), name="")
             results = run_zoo(tasks, workers=workers, scheduler=scheduler,
-                              on_done=lambda r: progress.update(task, advance=1, name=r.id))
+                              on_done=lambda r: progress.update(task, advance=1, name=one_line(r.id)))
         summary = view.summary_dict(results, summarise(results), settings, str(spec) if spec else "per model",
                                     str(data) if data else None)
         written = view.write_results(results, summary, out)
@@ -631,7 +647,7 @@ def zoo_evaluate(
     else:
         console = _console()
         console.print(view.summary_view(summary))
-        console.print("written: " + ", ".join(str(p) for p in written))
+        console.print(plain("written: " + ", ".join(str(p) for p in written)))
 
 
 @app.command("rules")

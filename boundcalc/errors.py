@@ -13,6 +13,10 @@ class BoundcalcError(ValueError):
     """Base class: a problem with the user's input that boundcalc reports instead of a traceback."""
 
 
+class CheckpointError(BoundcalcError):
+    """A weight file that cannot be read, or a tensor in it that cannot be used."""
+
+
 @dataclass
 class SpecError(BoundcalcError):
     """A spec that cannot be loaded: names the file, line and field, and what was expected."""

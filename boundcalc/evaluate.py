@@ -26,7 +26,7 @@ from boundcalc.measure.data import Dataset, MarginStats, input_stats, margin_sta
 from boundcalc.measure.forward import forward
 from boundcalc.measure.quantities import CONV_NORM_METHODS, UPPER_BOUND_METHODS, MeasureOptions, WeightMeasurement
 from boundcalc.measure.checkpoint import Checkpoint
-from boundcalc.measure.run import BoundModel, bind_and_measure
+from boundcalc.measure.run import UNINDEXED, BoundModel, bind_and_measure
 from boundcalc.numerics import EvaluationError, LogReal, log_value
 from boundcalc.spec.load import Layer, Repeat, Spec
 
@@ -128,7 +128,7 @@ def data_summary(model: BoundModel, train: Dataset, test: Dataset | None, percen
     ``gamma``, or the ``percentile`` of the training margins rounded down to the grid of
     :mod:`boundcalc.margin_grid` (the bounds then take the union bound over that grid)."""
     graph = model.binding.graph
-    stats = input_stats(train.x)
+    stats = input_stats(train.x, train.file)
     frobenius, max_norm = stats.frobenius, stats.max_norm
     if model.folded:   # x̃ = [x, 1]
         frobenius, max_norm = math.hypot(frobenius, math.sqrt(stats.m)), math.hypot(max_norm, 1.0)
@@ -215,6 +215,11 @@ def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOpti
     result.checkpoint = str(checkpoint.path)
     result.assumptions += [f"{name} = {value} (inferred from the checkpoint's tensor shapes)"
                            for name, value in sorted((inferred or {}).items())]
+    result.assumptions += [f"{wm.tensor}: {note}" for wm in model.measurements.values() for note in wm.notes]
+    if checkpoint.unindexed:
+        names = checkpoint.unindexed
+        result.assumptions.append(f"{len(names)} tensor(s) {UNINDEXED}: {', '.join(names[:10])}"
+                                  + (" …" if len(names) > 10 else ""))
     return result
 
 

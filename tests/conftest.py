@@ -1,3 +1,4 @@
+import os
 import random
 
 import numpy as np
@@ -5,6 +6,9 @@ import pytest
 import sympy as sp
 import torch
 from safetensors.torch import save_file
+
+#: a bug reached by a test must fail it with its traceback, not become the CLI's last-resort "internal error" line
+os.environ.setdefault("BOUNDCALC_DEBUG", "1")
 
 
 def random_values(*exprs, seed: int = 0, low: float = 0.5, high: float = 2.0) -> dict:

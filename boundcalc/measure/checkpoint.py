@@ -15,7 +15,6 @@ saying how to convert it, unless the caller passes ``trust=True`` (the CLI's ``-
 """
 from __future__ import annotations
 
-import json
 import math
 import pickle
 import re
@@ -27,12 +26,12 @@ from typing import Any
 
 import torch
 
-from boundcalc.errors import BoundcalcError
+from boundcalc.errors import CheckpointError
+from boundcalc.files import FileInputError, load_json, read_text, regular_file, resolved
+from boundcalc.limits import MAX_INDEX_BYTES
+from boundcalc.measure.checkpoint_limits import (check_dense, check_safetensors_header, check_tensor_count,
+                                                 check_torch_zip)
 from boundcalc.measure.linalg import max_abs, reducible
-
-
-class CheckpointError(BoundcalcError):
-    """A weight file that cannot be read, or a tensor in it that cannot be used."""
 
 
 #: keys under which training scripts commonly nest the model's state dict, tried in this order
@@ -67,17 +66,27 @@ class TensorInfo:
 class Checkpoint:
     """A set of named tensors in one file or folder; :meth:`tensor` reads one at a time."""
 
-    def __init__(self, path: Path, kind: str, infos: dict[str, TensorInfo], readers: dict[str, Any]) -> None:
+    def __init__(self, path: Path, kind: str, infos: dict[str, TensorInfo], readers: dict[str, Any],
+                 unindexed: tuple[str, ...] = ()) -> None:
         self.path = path
         self.kind = kind
         self.infos = infos
         self._readers = readers   # tensor name -> callable returning the tensor
+        self.unindexed = unindexed   # tensors in a shard that the shard index does not list (not read)
 
     def __len__(self) -> int:
         return len(self.infos)
 
     def __iter__(self) -> Iterator[TensorInfo]:
         return iter(self.infos.values())
+
+    @property
+    def files(self) -> list[str]:
+        """Every file this checkpoint is read from: the path given, each tensor's file and a shard index."""
+        out = {str(self.path)} | {info.file for info in self.infos.values()}
+        if self.path.is_dir():
+            out |= {str(self.path / name) for name in FOLDER_FILES if (self.path / name).exists()}
+        return sorted(out)
 
     @property
     def size_bytes(self) -> int:
@@ -111,11 +120,20 @@ def _all_finite(value: torch.Tensor) -> bool:
 def open_checkpoint(path: str | Path, trust: bool = False) -> Checkpoint:
     """Open a weight file or Hugging Face folder; raises CheckpointError with a one-line reason."""
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise CheckpointError(f"{path}: no such file or folder")
     if path.is_dir():
         return _open_folder(path, trust)
-    if path.stat().st_size == 0:
+    return _open_file(path, trust)
+
+
+def _open_file(path: Path, trust: bool) -> Checkpoint:
+    """A regular weight file (never a FIFO or a device): safetensors by suffix or magic, else torch."""
+    try:
+        size = regular_file(path, "checkpoint").st_size
+    except FileInputError as err:
+        raise CheckpointError(str(err)) from None
+    if size == 0:
         raise CheckpointError(f"{path}: the file is empty")
     if path.suffix == ".safetensors" or _looks_like_safetensors(path):
         return _open_safetensors(path)
@@ -135,9 +153,14 @@ def _looks_like_safetensors(path: Path) -> bool:
 def _safetensors_infos(path: Path) -> tuple[dict[str, TensorInfo], Any]:
     from safetensors import safe_open
 
+    check_safetensors_header(path)
     try:
         handle = safe_open(str(path), framework="pt")
         names = list(handle.keys())
+    except Exception as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file: {_first_line(err)}") from None
+    check_tensor_count(path, len(names))
+    try:
         infos = {}
         for name in natural_sorted(names):
             piece = handle.get_slice(name)
@@ -156,9 +179,13 @@ def _open_safetensors(path: Path) -> Checkpoint:
 
 # -- torch ----------------------------------------------------------------------------------------
 def _open_torch(path: Path, trust: bool) -> Checkpoint:
+    check_torch_zip(path)
     obj = _torch_load(path, trust)
     state, where = _find_state_dict(obj, path)
     state = _strip_prefixes(state)
+    check_tensor_count(path, len(state))
+    for name, tensor in state.items():
+        check_dense(path, name, tensor)
     infos = {name: TensorInfo(name, tuple(t.shape), str(t.dtype).removeprefix("torch."), str(path))
              for name, t in state.items()}
     readers = {name: (lambda t=t: t) for name, t in state.items()}
@@ -233,48 +260,77 @@ def _strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 # -- Hugging Face folders -------------------------------------------------------------------------
+#: the weight files of a Hugging Face folder, in the order they are looked for
+FOLDER_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
 def _open_folder(folder: Path, trust: bool) -> Checkpoint:
-    single = folder / "model.safetensors"
-    index = folder / "model.safetensors.index.json"
-    if single.is_file():
-        checkpoint = _open_safetensors(single)
-    elif index.is_file():
-        checkpoint = _open_sharded(folder, index)
-    elif (folder / "pytorch_model.bin").is_file():
-        checkpoint = _open_torch(folder / "pytorch_model.bin", trust)
-    else:
+    """The first of FOLDER_FILES present; each file read, like every shard, must lie inside the folder
+    (a symlink that leaves it is refused, whichever file it is)."""
+    present = [name for name in FOLDER_FILES if (folder / name).exists() or (folder / name).is_symlink()]
+    if not present:
         raise CheckpointError(f"{folder}: a folder needs model.safetensors, model.safetensors.index.json or "
                               "pytorch_model.bin (Hugging Face layout)")
+    name = present[0]
+    path = _inside(folder, name, f"{folder}: {name}")
+    if name == "model.safetensors.index.json":
+        checkpoint = _open_sharded(folder, path)
+    else:
+        checkpoint = _open_file(path, trust)
     kind = "huggingface folder: " + checkpoint.kind + (" + config.json" if (folder / "config.json").is_file() else "")
-    return Checkpoint(folder, kind, checkpoint.infos, checkpoint._readers)
+    return Checkpoint(folder, kind, checkpoint.infos, checkpoint._readers, checkpoint.unindexed)
+
+
+def _inside(folder: Path, relative: str, what: str) -> Path:
+    """``folder / relative`` with symlinks resolved, refused unless it stays inside ``folder``."""
+    try:
+        path, root = resolved(folder / relative), resolved(folder)
+    except FileInputError as err:
+        raise CheckpointError(str(err)) from None
+    if root not in path.parents:
+        raise CheckpointError(f"{what} lies outside the folder (it resolves to {path}); boundcalc reads only "
+                              "files inside a checkpoint folder (copy it with cp -rL to resolve its symlinks)")
+    return path
+
+
+def _read_index(index: Path) -> dict[str, str]:
+    """The weight map of a shard index: a regular file of at most MAX_INDEX_BYTES, JSON without duplicate keys."""
+    try:
+        weight_map = load_json(read_text(index, "shard index", MAX_INDEX_BYTES, "MAX_INDEX_BYTES"))["weight_map"]
+        if not isinstance(weight_map, dict):
+            raise TypeError("weight_map is not an object")
+    except FileInputError as err:
+        raise CheckpointError(str(err)) from None
+    except Exception as err:
+        raise CheckpointError(f"{index}: not a valid shard index: {_first_line(err)}") from None
+    check_tensor_count(index, len(weight_map))
+    return {str(name): str(shard) for name, shard in weight_map.items()}
 
 
 def _open_sharded(folder: Path, index: Path) -> Checkpoint:
-    try:
-        weight_map = json.loads(index.read_text())["weight_map"]
-        if not isinstance(weight_map, dict):
-            raise TypeError("weight_map is not an object")
-    except Exception as err:
-        raise CheckpointError(f"{index}: not a valid shard index: {_first_line(err)}") from None
-    root = folder.resolve()
+    weight_map = _read_index(index)
     infos: dict[str, TensorInfo] = {}
     readers: dict[str, Any] = {}
     opened: dict[str, tuple[dict[str, TensorInfo], Any]] = {}
     for name, shard in weight_map.items():
-        shard_path = (folder / str(shard)).resolve()
-        if root not in shard_path.parents:
-            raise CheckpointError(f"{index}: shard {shard!r} for {name!r} lies outside the folder")
-        if not shard_path.is_file():
+        shard_path = _inside(folder, shard, f"{index}: shard {shard!r} for {name!r}")
+        if not shard_path.exists():
             raise CheckpointError(f"{index}: shard {shard!r} for {name!r} does not exist")
         if str(shard_path) not in opened:
+            try:
+                regular_file(shard_path, "shard")
+            except FileInputError as err:
+                raise CheckpointError(str(err)) from None
             opened[str(shard_path)] = _safetensors_infos(shard_path)
         shard_infos, handle = opened[str(shard_path)]
         if name not in shard_infos:
             raise CheckpointError(f"{shard_path}: the index puts {name!r} here but the shard has no such tensor")
         infos[name] = shard_infos[name]
         readers[name] = lambda n=name, h=handle: h.get_tensor(n)
+    check_tensor_count(folder, sum(len(shard_infos) for shard_infos, _ in opened.values()))
+    unindexed = natural_sorted({n for shard_infos, _ in opened.values() for n in shard_infos} - set(infos))
     ordered = {n: infos[n] for n in natural_sorted(infos)}
-    return Checkpoint(folder, f"safetensors, {len(opened)} shards", ordered, readers)
+    return Checkpoint(folder, f"safetensors, {len(opened)} shards", ordered, readers, tuple(unindexed))
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from boundcalc.measure.data import Dataset, DataError
+from boundcalc.measure.data import Dataset, DataError, check_labels_fit
 from boundcalc.measure.forward import layer_inputs
+from boundcalc.measure.linalg import max_abs
 from boundcalc.measure.quantities import MeasureOptions, measure_weight
 from boundcalc.measure.run import BoundModel
 
@@ -52,8 +53,11 @@ def class_statistics(features: torch.Tensor, labels: torch.Tensor) -> ClassStati
     """NC1 and TCV of ``features`` (m × p) with integer ``labels``; classes are the labels present.
 
     With the centred class means M (C × p) = U S Vᵀ, Σ_B^† = C·V S⁻² Vᵀ, so
-    NC1 = Σ_j ‖D v_j‖² / (m s_j²) with D the rows z_i − μ_{y_i}: no p × p matrix is formed."""
-    z = features.to(torch.float64)
+    NC1 = Σ_j ‖D v_j‖² / (m s_j²) with D the rows z_i − μ_{y_i}: no p × p matrix is formed. Both are computed
+    on Z/c with c = max|z_ij| (NC1 is scale-free, TCV is multiplied back by c), so that features of magnitude
+    1e±300 neither overflow nor underflow when squared."""
+    scale = max_abs(features) or 1.0
+    z = features.to(torch.float64) / scale
     present, index = torch.unique(labels, return_inverse=True)
     C, m = len(present), z.shape[0]
     if C < 2:
@@ -61,7 +65,7 @@ def class_statistics(features: torch.Tensor, labels: torch.Tensor) -> ClassStati
     counts = torch.bincount(index, minlength=C).to(torch.float64)
     means = torch.zeros(C, z.shape[1], dtype=torch.float64).index_add_(0, index, z) / counts[:, None]
     within = z - means[index]
-    tcv = float(torch.linalg.vector_norm(within, dim=1).sum())
+    tcv = scale * float(torch.linalg.vector_norm(within, dim=1).sum())
     centred = means - z.mean(dim=0)
     _, s, vh = torch.linalg.svd(centred, full_matrices=False)
     tolerance = float(s.max()) * max(centred.shape) * torch.finfo(torch.float64).eps if s.numel() else 0.0
@@ -79,7 +83,11 @@ def collapse_report(model: BoundModel, data: Dataset, options: MeasureOptions,
     weight as trained (K = number of classes in the data; biases are used in the forward pass only)."""
     if data.y is None:
         raise DataError(f"{data.file}: collapse needs labels y")
-    inputs = layer_inputs(model.binding.graph, data.x, model.weights, model.biases)
+    graph = model.binding.graph
+    output_shape = graph.nodes[graph.graph["output"]]["shape"]
+    if len(output_shape) == 1:     # labels index the network's outputs (a label past them is not a class)
+        check_labels_fit(data.y, int(output_shape[0]))
+    inputs = layer_inputs(graph, data.x, model.weights, model.biases)
     classes = int(torch.unique(data.y).numel())
     options = MeasureOptions(svd=options.svd, rank_rtol=options.rank_rtol, energy=options.energy, tail_k=classes,
                              conv_norm=options.conv_norm, power_iterations=options.power_iterations)

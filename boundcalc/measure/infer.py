@@ -8,6 +8,7 @@ A spec such as ``specs/lowrank_mlp.yaml`` writes widths and depth as symbols (``
 2. each symbolic width from the weight bound to it (its ``param:`` tensor, else the next tensor in order):
    ``out``/``channels`` from the tensor's first dimension and the input width from its second.
 
+An inferred repeat count is refused past MAX_INFERRED_COUNT (``boundcalc.limits``) before the spec is unrolled.
 Values given by the user (``--set``) are applied first and never overridden; a checkpoint that disagrees
 with them is reported by the binding as a shape mismatch. Sizes the weights cannot tell (a conv input's
 height and width) still need ``--set``.
@@ -20,6 +21,7 @@ import sympy as sp
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.graph.build import INPUT, build_graph
+from boundcalc.limits import MAX_INFERRED_COUNT
 from boundcalc.measure.binding import _resolve_param, declaration_order, weight_candidates
 from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.spec.load import Repeat, Spec
@@ -69,6 +71,10 @@ def _repeat_count(spec: Spec, checkpoint: Checkpoint) -> dict[str, int]:
         raise BoundcalcError(f"{spec.file}: cannot infer the count of repeat {repeat.name!r} from {checkpoint.path}: "
                              f"{tensors} weight tensors, {outside} outside the repeat, {per_iteration} per iteration; "
                              f"give it with --set")
+    if iterations > MAX_INFERRED_COUNT:     # checked before the spec is unrolled to that depth
+        raise BoundcalcError(f"{spec.file}: {checkpoint.path} has {tensors} weight tensors, so repeat {repeat.name!r} "
+                             f"would run {iterations} times, more than the limit of {MAX_INFERRED_COUNT} for a count "
+                             "read from a checkpoint (MAX_INFERRED_COUNT); give it with --set if it is meant")
     return _solve(repeat.count, iterations, f"the count of repeat {repeat.name!r}", spec)
 
 

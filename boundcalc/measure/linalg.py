@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from boundcalc.limits import FFT_CHUNK_BYTES
+
 SVD_METHODS = ("auto", "gram", "svd")
 #: below this size the whole spectrum is cheaper than Lanczos iteration
 _LANCZOS_MIN_SIZE = 32
@@ -178,23 +180,71 @@ def all_eigenvalues_above(gram: np.ndarray, threshold: float) -> bool:
 
 
 # -- convolutions ---------------------------------------------------------------------------------
-def conv_fft_singular_values(kernel: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+def conv_spectrum_entries(kernel_shape: tuple[int, ...], grid: tuple[int, int]) -> int:
+    """Complex entries c_out·c_in·N_h·N_w of the kernel's spectrum on ``grid``: the size MAX_FFT_ENTRIES bounds."""
+    c_out, c_in = kernel_shape[:2]
+    return c_out * c_in * grid[0] * grid[1]
+
+
+def conv_fft_singular_values(kernel: torch.Tensor, grid: tuple[int, int],
+                             chunk_bytes: int = FFT_CHUNK_BYTES) -> torch.Tensor:
     """All singular values of the circular convolution with ``kernel`` (c_out, c_in, kh, kw) on a
-    ``grid`` = (N_h, N_w) input (Sedghi et al. 2019, Thm 6), as one flat float64 tensor."""
+    ``grid`` = (N_h, N_w) input (Sedghi et al. 2019, Thm 6), as one flat float64 tensor.
+
+    K̂(u, v) = Σ_(a,b) K[:, :, a, b]·exp(−2πi(ua/N_h + vb/N_w)) is formed for a chunk of frequencies at a time
+    (a matrix product with the DFT phases), so memory stays near ``chunk_bytes`` whatever the grid; the whole
+    spectrum (16·c_out·c_in·N_h·N_w bytes: 17 GB for 512 channels on 64×64) is never held."""
     n_h, n_w = grid
     c_out, c_in, k_h, k_w = kernel.shape
     if k_h > n_h or k_w > n_w:
         raise ValueError(f"kernel {k_h}×{k_w} is larger than the grid {n_h}×{n_w}")
-    spectrum = torch.fft.fft2(kernel.to(torch.float64), s=(n_h, n_w))   # (c_out, c_in, N_h, N_w)
-    blocks = spectrum.permute(2, 3, 0, 1)                               # (N_h, N_w, c_out, c_in)
-    return torch.linalg.svdvals(blocks).reshape(-1)
+    taps = kernel.to(torch.float64).permute(2, 3, 0, 1).reshape(k_h * k_w, c_out * c_in).to(torch.complex128)
+    a = torch.arange(k_h).repeat_interleave(k_w)              # tap (a, b) in the order of ``taps``' rows
+    b = torch.arange(k_w).repeat(k_h)
+    per_chunk = max(1, chunk_bytes // (16 * c_out * c_in))
+    frequencies = n_h * n_w
+    values = []
+    for start in range(0, frequencies, per_chunk):
+        index = torch.arange(start, min(start + per_chunk, frequencies))
+        u, v = index // n_w, index % n_w
+        # exact phase fractions: (u·a mod N_h)/N_h keeps the angle's rounding error at ε whatever the grid
+        turns = (u[:, None] * a % n_h).double() / n_h + (v[:, None] * b % n_w).double() / n_w
+        phases = torch.polar(torch.ones_like(turns), -2 * math.pi * turns)     # (P, kh·kw)
+        blocks = (phases @ taps).reshape(-1, c_out, c_in)
+        values.append(torch.linalg.svdvals(blocks).reshape(-1))
+    return torch.cat(values)
 
 
 def conv_operator_norm_fft(kernel: torch.Tensor, input_hw: tuple[int, int], padding: int) -> float:
     """Upper bound on the operator norm of the zero-padded convolution: the exact norm of the circular
     convolution on the padded grid (exact for stride 1, circular padding)."""
-    grid = (input_hw[0] + 2 * padding, input_hw[1] + 2 * padding)
-    return float(conv_fft_singular_values(kernel, grid).max())
+    return float(conv_fft_singular_values(kernel, padded_grid(input_hw, padding)).max())
+
+
+def padded_grid(input_hw: tuple[int, int], padding: int) -> tuple[int, int]:
+    return input_hw[0] + 2 * padding, input_hw[1] + 2 * padding
+
+
+def conv_operator_norm_taps(kernel: torch.Tensor) -> float:
+    """Σ_(a,b) ‖K[:, :, a, b]‖₂: an upper bound on the operator norm of the convolution with any zero padding and
+    stride (each tap moves every pixel to a distinct one and multiplies it by K[:, :, a, b]; the triangle
+    inequality sums them). Looser than the FFT value, and as cheap as k_h·k_w small matrix norms."""
+    taps = kernel.to(torch.float64).permute(2, 3, 0, 1)
+    return float(torch.linalg.matrix_norm(taps, ord=2).sum())
+
+
+def conv_output_values(kernel_shape: tuple[int, ...], input_hw: tuple[int, int], stride: int, padding: int) -> int:
+    """Values c_out·H_out·W_out of the convolution's output on one input."""
+    c_out, _, k_h, k_w = kernel_shape
+    h_out = (input_hw[0] + 2 * padding - k_h) // stride + 1
+    w_out = (input_hw[1] + 2 * padding - k_w) // stride + 1
+    return c_out * max(h_out, 0) * max(w_out, 0)
+
+
+def power_step_macs(kernel_shape: tuple[int, ...], input_hw: tuple[int, int], stride: int, padding: int) -> int:
+    """Multiply-adds of one convolution on the input: c_out·c_in·k_h·k_w·H_out·W_out."""
+    _, c_in, k_h, k_w = kernel_shape
+    return conv_output_values(kernel_shape, input_hw, stride, padding) * c_in * k_h * k_w
 
 
 def conv_operator_norm_power(kernel: torch.Tensor, input_hw: tuple[int, int], stride: int, padding: int,

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from boundcalc.errors import BoundcalcError
+from boundcalc.limits import MAX_FFT_ENTRIES, MAX_POWER_VALUES, MAX_POWER_MACS
 from boundcalc.measure import linalg
 
 CONV_NORM_METHODS = {
@@ -167,7 +169,7 @@ def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str
                          "frobenius": linalg.frobenius(diff),
                          "row_norm_21": linalg.row_norm_21(diff)}
     if weight.dim() == 4 and geometry is not None:
-        measured.conv = conv_norms(weight, geometry, options)
+        measured.conv = conv_norms(weight, geometry, options, measured.notes)
     return measured
 
 
@@ -189,12 +191,45 @@ def _quantities_without_spectrum(gram: linalg.ScaledGram, relative_tolerance: fl
                               effective_rank=None, tail_energy=None)
 
 
-def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOptions) -> dict[str, float]:
-    """Operator norms of a conv layer by each method, its operator Frobenius norm and its filter norm."""
+def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOptions,
+               notes: list[str] | None = None) -> dict[str, float | None]:
+    """Operator norms of a conv layer by each method, its operator Frobenius norm and its filter norm. The
+    costly methods are checked against their limits before anything is computed: past MAX_FFT_ENTRIES the
+    'fft' value is the looser upper bound Σ_taps ‖K_ab‖₂; past MAX_POWER_MACS or MAX_POWER_VALUES power
+    iteration is skipped (an error when it is the method the bounds use). Each fallback is added to ``notes``."""
     hw, stride, pad = geometry.input_hw, geometry.stride, geometry.padding
-    out = {"fft": linalg.conv_operator_norm_fft(kernel, hw, pad),
-           "operator_frobenius": linalg.conv_operator_frobenius(kernel, hw, stride, pad),
-           "power": linalg.conv_operator_norm_power(kernel, hw, stride, pad, options.power_iterations),
-           "filter_norm": linalg.frobenius(kernel)}
-    return out
+    notes = notes if notes is not None else []
+    too_costly = _power_iteration_cost(kernel.shape, geometry, options.power_iterations)
+    if too_costly and options.conv_norm == "power":
+        raise BoundcalcError(f"--conv-norm power: {too_costly}; use --conv-norm fft")
+    grid = linalg.padded_grid(hw, pad)
+    entries = linalg.conv_spectrum_entries(tuple(kernel.shape), grid)
+    if entries <= MAX_FFT_ENTRIES:
+        fft = linalg.conv_operator_norm_fft(kernel, hw, pad)
+    else:
+        fft = linalg.conv_operator_norm_taps(kernel)
+        notes.append(f"conv norm 'fft': the spectrum on the {grid[0]}×{grid[1]} grid has {entries:,} complex entries, "
+                     f"more than the limit of {MAX_FFT_ENTRIES:,} (MAX_FFT_ENTRIES); the value given is the looser "
+                     "upper bound Σ_taps ‖K[:, :, a, b]‖₂ instead")
+    power = None
+    if too_costly:
+        notes.append(f"conv norm 'power' not computed: {too_costly}")
+    else:
+        power = linalg.conv_operator_norm_power(kernel, hw, stride, pad, options.power_iterations)
+    return {"fft": fft, "operator_frobenius": linalg.conv_operator_frobenius(kernel, hw, stride, pad),
+            "power": power, "filter_norm": linalg.frobenius(kernel)}
 
+
+def _power_iteration_cost(shape, geometry: ConvGeometry, iterations: int) -> str | None:
+    """Why power iteration on this layer is past a limit (work or input size), or None."""
+    hw = geometry.input_hw
+    macs = linalg.power_step_macs(tuple(shape), hw, geometry.stride, geometry.padding) * iterations
+    if macs > MAX_POWER_MACS:
+        return (f"{iterations} power-iteration steps on the {hw[0]}×{hw[1]} input need {macs:,} multiply-adds, "
+                f"more than the limit of {MAX_POWER_MACS:,} (MAX_POWER_MACS)")
+    values = max(shape[1] * hw[0] * hw[1], linalg.conv_output_values(tuple(shape), hw, geometry.stride,
+                                                                     geometry.padding))
+    if values > MAX_POWER_VALUES:
+        return (f"its input or output has {values:,} values, more than the limit of {MAX_POWER_VALUES:,} "
+                "(MAX_POWER_VALUES)")
+    return None

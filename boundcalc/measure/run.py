@@ -48,13 +48,20 @@ def measure_checkpoint(checkpoint: Checkpoint, options: MeasureOptions, init: Ch
     return out
 
 
-def skipped_tensors(checkpoint: Checkpoint) -> dict[str, list[str]]:
-    """The tensors ``measure_checkpoint`` leaves out, by reason."""
+#: the reason given for tensors a shard holds but its index does not list
+UNINDEXED = "in a shard but not listed in the shard index, so not read"
+
+
+def skipped_tensors(checkpoint: Checkpoint, every_tensor: bool = True) -> dict[str, list[str]]:
+    """The tensors left out, by reason: those ``measure_checkpoint`` skips (with ``every_tensor``) and those
+    missing from a shard index."""
     out: dict[str, list[str]] = {}
-    for info in checkpoint:
+    for info in checkpoint if every_tensor else ():
         reason = _skip_reason(info)
         if reason is not None:
             out.setdefault(reason, []).append(info.name)
+    if checkpoint.unindexed:
+        out[UNINDEXED] = list(checkpoint.unindexed)
     return out
 
 
@@ -158,4 +165,4 @@ def _init_tensor(init: Checkpoint | None, name: str | None, like: torch.Tensor |
     return reference
 
 
-__all__ = ["measure_checkpoint", "skipped_tensors", "bind_and_measure", "BoundModel", "BindingError", "BIAS_MODES"]
+__all__ = ["measure_checkpoint", "skipped_tensors", "UNINDEXED", "bind_and_measure", "BoundModel", "BindingError", "BIAS_MODES"]

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from boundcalc.graph.build import INPUT, inputs_of
+from boundcalc.render.escape import plain
 
 
 def spec_order(graph: nx.DiGraph) -> list[str]:
@@ -24,7 +25,7 @@ def graph_table(spec_name: str, graph: nx.DiGraph) -> Table:
     repeats = sum(1 for _, a in graph.nodes(data=True) if a["op"] == "repeat")
     title = f"{spec_name}: {layers} layers" + (" (a symbolic repeat counts as one)" if repeats else "") + \
         f", output {graph.graph['output']}"
-    table = Table(title=title)
+    table = Table(title=plain(title))
     for col in ("layer", "op", "inputs", "output shape"):
         table.add_column(col)
     for name in spec_order(graph):
@@ -63,4 +64,4 @@ def _inputs(graph: nx.DiGraph, node: str) -> str:
 def _cells(name: str, op: str, inputs: str, shape) -> list[Text]:
     """Text cells: names like fc[t] must not be read as rich markup."""
     shape_text = "(" + ", ".join(map(str, shape)) + ")" if shape is not None else "—"
-    return [Text(name), Text(op), Text(inputs), Text(shape_text)]
+    return [plain(name), plain(op), plain(inputs), plain(shape_text)]

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from boundcalc.measure.collapse import LayerCollapse
 from boundcalc.measure.quantities import MeasureOptions
+from boundcalc.render.escape import plain
 from boundcalc.render.evaluate import num
 from boundcalc.render.plots import per_layer_panels
 
@@ -27,12 +28,12 @@ NOTES = (
 
 def collapse_view(rows: list[LayerCollapse], options: MeasureOptions, weight_decay: float | None,
                   title: str) -> Group:
-    table = Table(title=title)
+    table = Table(title=plain(title))
     for column in ("layer", "tensor", "in dim", "NC1", "TCV", "rank", "srank", f"dist_{rows[0].k}", "dist_K·λ/TCV"):
         table.add_column(column, justify="left" if column in ("layer", "tensor") else "right")
     for r in rows:
-        table.add_row(r.layer, r.tensor, str(r.features), num(r.nc1), num(r.tcv), str(r.rank), num(r.stable_rank),
-                      num(r.dist_k), num(r.ratio, 3))
+        table.add_row(plain(r.layer), plain(r.tensor), str(r.features), num(r.nc1), num(r.tcv), str(r.rank),
+                      num(r.stable_rank), num(r.dist_k), num(r.ratio, 3))
     notes = [*NOTES, "srank = stable rank ‖W‖_F²/‖W‖₂²", options.describe()[1],
              f"weight decay λ = {weight_decay:g}" if weight_decay is not None else "no --weight-decay: ratio not computed"]
     return Group(table, Text("\n".join(f"• {n}" for n in notes)))

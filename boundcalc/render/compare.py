@@ -16,6 +16,7 @@ from rich.text import Text
 
 from boundcalc.bounds.base import STATUS_LABEL, STATUS_MEANING, Applied, Inapplicable, PriorBound
 from boundcalc.compare.table import Comparison, Row
+from boundcalc.render.escape import md_text, one_line, plain, tex_text
 from boundcalc.render.json_ import expression
 from boundcalc.render.names import to_latex
 
@@ -63,7 +64,7 @@ def _columns(comparison: Comparison) -> list[str]:
 def rich_comparison(comparison: Comparison) -> Group:
     c = comparison
     factor_head = "order of factor" if c.orders_only else "factor"
-    table = Table(title=f"{c.spec_name}: bounds compared (regime: {c.regime})", show_lines=True)
+    table = Table(title=plain(f"{c.spec_name}: bounds compared (regime: {c.regime})"), show_lines=True)
     table.add_column("bound", no_wrap=True)
     table.add_column("status")
     table.add_column(factor_head, overflow="fold")
@@ -140,7 +141,7 @@ def comparison_markdown(c: Comparison) -> str:
     variables = _columns(c)
     head = ["bound", "status", "order of factor" if c.orders_only else "factor"] + [f"in {v}" for v in variables] \
         + [f"ratio to {c.vs}"]
-    lines = [f"## {c.spec_name}: bounds compared (regime: {c.regime})", "",
+    lines = [f"## {md_text(c.spec_name)}: bounds compared (regime: {c.regime})", "",
              f"factor = complexity term / `{sp.sstr(c.normaliser)}`", ""]
     lines += [f"- {s}" for s in c.substitutions] + [""] if c.substitutions else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -167,7 +168,7 @@ def comparison_latex(c: Comparison) -> str:
     for row in c.rows:
         if not row.applies:
             continue
-        cells = [row.key.replace("_", r"\_"), STATUS_LABEL[row.status],
+        cells = [tex_text(row.key), STATUS_LABEL[row.status],
                  f"${factor_text(row, c.orders_only, latex=True)}$"]
         cells += [f"${_sum_text(row.per_variable.get(v), latex=True)}$" for v in variables]
         lines.append(" & ".join(cells) + r" \\")
@@ -200,7 +201,7 @@ def entry_view(entry: PriorBound, result: Applied | Inapplicable, spec_label: st
     head.append(f"status: {entry.status} — {STATUS_MEANING[entry.status]}", style="dim")
     parts: list[Any] = [Panel(head, title=entry.key, expand=False), Text("Assumptions", style="bold")]
     parts.extend(Text(f"  • {a}") for a in entry.requirements.describe())
-    parts.append(Text(f"Formula (built on {spec_label})", style="bold"))
+    parts.append(Text(f"Formula (built on {one_line(spec_label)})", style="bold"))
     if isinstance(result, Applied):
         parts.append(Text(f"  statement: {result.formula.statement}"))
         parts.append(Text(f"  complexity term: {sp.sstr(result.formula.complexity)}"))

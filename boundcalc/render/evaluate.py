@@ -17,6 +17,7 @@ from boundcalc.evaluate import BoundValue, Evaluation
 from boundcalc.measure.binding import Binding
 from boundcalc.measure.quantities import MeasureOptions, WeightMeasurement
 from boundcalc.render.compare import STATUS_LABEL, caveat_lines
+from boundcalc.render.escape import md_code, md_text, one_line, plain
 from boundcalc.render.json_ import finite
 
 
@@ -40,7 +41,7 @@ def measurement_table(items: list[WeightMeasurement], options: MeasureOptions, t
     shape column's heading)."""
     has_init = any(wm.init for wm in items)
     has_conv = any(wm.conv for wm in items)
-    table = Table(title=title, show_lines=False)
+    table = Table(title=plain(title), show_lines=False)
     columns = ["tensor", "layer", "shape (bias folded)" if folded else "shape", "‖W‖₂", "‖W‖_F", "‖Wᵀ‖₂,₁", "rank",
                f"rank@{options.energy:g}", "stable rank", "eff. rank", f"dist_{options.tail_k}"]
     if has_init:
@@ -52,7 +53,8 @@ def measurement_table(items: list[WeightMeasurement], options: MeasureOptions, t
                          overflow="fold")
     for wm in items:
         q = wm.matrix
-        row = [wm.tensor, wm.layer or "", "×".join(map(str, wm.shape)), num(q.spectral), num(q.frobenius),
+        row = [plain(wm.tensor), plain(wm.layer or ""), "×".join(map(str, wm.shape)), num(q.spectral),
+               num(q.frobenius),
                num(wm.row_norm_21), str(q.rank), num(q.energy_rank), num(q.stable_rank), num(q.effective_rank),
                num(q.tail_energy)]
         if has_init:
@@ -76,7 +78,8 @@ def method_lines(options: MeasureOptions, items: list[WeightMeasurement], with_s
     if not with_spec:
         lines.append("without --spec, conv kernels are measured as reshaped c_out × (c_in·kh·kw) matrices and biases "
                      "are not folded; give --spec for conv operator norms")
-    return Panel(Text("\n".join("• " + line for line in lines)), title="how these were measured", expand=False)
+    return Panel(Text("\n".join("• " + one_line(line) for line in lines)), title="how these were measured",
+                 expand=False)
 
 
 def measurements_json(items: list[WeightMeasurement], options: MeasureOptions, checkpoint: str, kind: str,
@@ -95,8 +98,8 @@ def binding_table(binding: Binding) -> Table:
         table.add_column(col, overflow="fold")
     style = {"bound": "green", "unused": "yellow"}
     for row in binding.rows:
-        table.add_row(row.node, _shape(row.expected), row.tensor or "—", _shape(row.found),
-                      Text(row.status, style=style.get(row.status, "red")), row.detail)
+        table.add_row(plain(row.node), _shape(row.expected), plain(row.tensor or "—"), _shape(row.found),
+                      Text(row.status, style=style.get(row.status, "red")), plain(row.detail))
     return table
 
 
@@ -142,11 +145,12 @@ def evaluation_view(ev: Evaluation, options: MeasureOptions) -> Group:
         parts.append(Panel(Text("\n".join("! " + w for w in ev.warnings), style="bold red"), title="warnings",
                            expand=False))
     if skipped:
-        parts.append(Panel(Text("\n".join(skipped)), title="not evaluated", expand=False))
-    parts.append(Panel(Text("\n".join("• " + a for a in ev.assumptions)), title="assumptions", expand=False))
+        parts.append(Panel(Text("\n".join(map(one_line, skipped))), title="not evaluated", expand=False))
+    parts.append(Panel(Text("\n".join("• " + one_line(a) for a in ev.assumptions)), title="assumptions",
+                       expand=False))
     caveats = evaluation_caveats(ev)
     if caveats:
-        parts.append(Panel(Text("\n".join("• " + c for c in caveats)), title="caveats", expand=False))
+        parts.append(Panel(Text("\n".join("• " + one_line(c) for c in caveats)), title="caveats", expand=False))
     return Group(*parts)
 
 
@@ -189,7 +193,7 @@ def evaluation_json(ev: Evaluation, options: MeasureOptions) -> str:
 
 
 def evaluation_markdown(ev: Evaluation) -> str:
-    lines = [f"## {ev.spec} on `{ev.checkpoint}`", ""]
+    lines = [f"## {md_text(ev.spec)} on {md_code(ev.checkpoint)}", ""]
     lines += [f"**Warning:** {w}" for w in ev.warnings] + ([""] if ev.warnings else [])
     if ev.data is not None:
         lines += _data_markdown(ev)
@@ -200,9 +204,9 @@ def evaluation_markdown(ev: Evaluation) -> str:
             lines.append(f"| {b.key} | {STATUS_LABEL.get(b.status, b.status)} | {num(b.complexity)} | {num(b.gap)} | "
                          f"{num(b.test_error_bound)} | {_flag(b)} |")
     lines += ["", COMPLEXITY_NOTE + "."]
-    lines += ["", "Not evaluated:", ""] + [f"- {b.key}: {b.reason}" for b in ev.bounds if not b.applies]
-    lines += ["", "Assumptions:", ""] + [f"- {a}" for a in ev.assumptions]
-    lines += ["", "Caveats:", ""] + [f"- {c}" for c in evaluation_caveats(ev)]
+    lines += ["", "Not evaluated:", ""] + [f"- {b.key}: {one_line(b.reason)}" for b in ev.bounds if not b.applies]
+    lines += ["", "Assumptions:", ""] + [f"- {one_line(a)}" for a in ev.assumptions]
+    lines += ["", "Caveats:", ""] + [f"- {one_line(c)}" for c in evaluation_caveats(ev)]
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from boundcalc.bound import Bound
+from boundcalc.render.escape import tex_text
 from boundcalc.render.names import to_latex
 
 
@@ -14,7 +15,7 @@ def bound_latex(bound: Bound) -> str:
 def latex_document(bound: Bound) -> str:
     """A LaTeX fragment (align environment plus the term account and assumptions as comments/items)."""
     lines = [
-        f"% boundcalc: spec {bound.spec_name}, rule set {bound.rules}, gap constant {bound.gap_form}",
+        f"% boundcalc: spec {tex_text(bound.spec_name)}, rule set {bound.rules}, gap constant {bound.gap_form}",
         r"\begin{align}",
         r"  \hat{\mathcal G}_S(\mathcal F) &\le " + to_latex(bound.complexity) + r" \\",
         r"  \mathbb E[\ell] - \hat{\mathbb E}[\ell] &\le " + to_latex(bound.gap),
@@ -23,19 +24,12 @@ def latex_document(bound: Bound) -> str:
         r"\begin{enumerate}",
     ]
     for term in bound.terms:
-        lines.append(r"  \item $" + to_latex(term.expr) + rf"$ --- {_tex_text(term.kind)} at layer "
-                     rf"\texttt{{{_tex_text(term.layer)}}}: {_tex_text(term.rule)}"
-                     + (rf"; diameter: {_tex_text(term.diameter_rule)}" if term.diameter_rule else ""))
+        lines.append(r"  \item $" + to_latex(term.expr) + rf"$ --- {tex_text(term.kind)} at layer "
+                     rf"\texttt{{{tex_text(term.layer)}}}: {tex_text(term.rule)}"
+                     + (rf"; diameter: {tex_text(term.diameter_rule)}" if term.diameter_rule else ""))
     lines.append(r"\end{enumerate}")
     lines.append("Assumptions:")
     lines.append(r"\begin{itemize}")
-    lines.extend(rf"  \item {_tex_text(a)}" for a in bound.assumptions + bound.caveats)
+    lines.extend(rf"  \item {tex_text(a)}" for a in bound.assumptions + bound.caveats)
     lines.append(r"\end{itemize}")
     return "\n".join(lines) + "\n"
-
-
-def _tex_text(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"),
-                 ("{", r"\{"), ("}", r"\}")):
-        text = text.replace(a, b)
-    return text

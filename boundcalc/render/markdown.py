@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from boundcalc.bound import Bound
+from boundcalc.render.escape import md_code, one_line
 from boundcalc.render.names import to_latex
 from boundcalc.render.text import status_line
 
 
 def to_markdown(bound: Bound) -> str:
     out = [
-        f"# Bound for `{bound.spec_name}` (rule set `{bound.rules}`)",
+        f"# Bound for {md_code(bound.spec_name)} (rule set `{bound.rules}`)",
         "",
         "$$\\hat{\\mathcal G}_S \\le " + to_latex(bound.complexity) + "$$",
         "",
@@ -26,12 +27,12 @@ def to_markdown(bound: Bound) -> str:
         "|---|---|---|---|---|---|",
     ]
     for t in bound.terms:
-        out.append(f"| {t.index} | `{t.layer}` | {t.kind} | ${to_latex(t.expr)}$ | {_cell(t.rule)} | "
-                   f"{_cell(t.diameter_rule or '—')} |")
-    out += ["", "## Assumptions", ""] + [f"- {a}" for a in bound.assumptions]
-    out += ["", "## Caveats", ""] + [f"- {c}" for c in bound.caveats]
+        out.append(f"| {t.index} | {md_code(t.layer, in_table=True)} | {t.kind} | ${to_latex(t.expr)}$ | "
+                   f"{_cell(t.rule)} | {_cell(t.diameter_rule or '—')} |")
+    out += ["", "## Assumptions", ""] + [f"- {one_line(a)}" for a in bound.assumptions]
+    out += ["", "## Caveats", ""] + [f"- {one_line(c)}" for c in bound.caveats]
     return "\n".join(out) + "\n"
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    return one_line(text).replace("|", "\\|")

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import sympy as sp
 
+from boundcalc.render.escape import tex_math_name, tex_text
+
 _FIXED = {"X_F": r"\lVert X\rVert_F", "C1": "C_1", "C2": "C_2", "gamma": r"\gamma", "delta": r"\delta",
           "R": "R", "m": "m"}
 
 
 def latex_name(name: str) -> str:
+    """LaTeX for a symbol name; a name that is not a plain identifier is printed as text (escaped), so
+    a name can never inject LaTeX into a formula."""
+    if tex_math_name(name) is None:
+        return r"\text{" + tex_text(name) + "}"
     if name in _FIXED:
         return _FIXED[name]
     kind, sep, rest = name.partition("_")

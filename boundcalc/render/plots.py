@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from boundcalc.errors import BoundcalcError
+from boundcalc.render.escape import mpl_text
+from boundcalc.files import write_atomic
 
 
 def _pyplot():
@@ -17,11 +19,16 @@ def _pyplot():
 
 
 def save(fig, path: str | Path) -> None:
+    """Write ``fig`` to ``path`` in the format its suffix names, through a temporary file and an atomic rename
+    (:func:`boundcalc.files.write_atomic`): a failed write leaves the old file, never a partial one."""
     path = Path(path)
     try:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-    except (OSError, ValueError) as err:
-        raise BoundcalcError(f"{path}: cannot write the figure ({err})") from None
+        write_atomic(path, lambda handle: fig.savefig(handle, format=path.suffix[1:].lower() or "png", dpi=120,
+                                                      bbox_inches="tight"))
+    except BoundcalcError:
+        raise
+    except ValueError as err:    # an unknown format (matplotlib names the ones it knows)
+        raise BoundcalcError(f"{path}: cannot write the figure ({str(err).splitlines()[0]})") from None
     finally:
         _pyplot().close(fig)
 
@@ -33,11 +40,12 @@ def per_layer_panels(layers: Sequence[str], panels: dict[str, Sequence[float | N
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.0), squeeze=False)
     for ax, (name, values) in zip(axes[0], panels.items()):
         ax.bar(range(len(layers)), [float("nan") if v is None else v for v in values], color="#4c72b0")
-        ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right", fontsize=8)
+        ax.set_xticks(range(len(layers)), [mpl_text(layer) for layer in layers], rotation=45, ha="right",
+                      fontsize=8)
         ax.set_title(name, fontsize=9)
         if name in log:
             ax.set_yscale("log")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(mpl_text(title), fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
@@ -57,7 +65,7 @@ def scatter(x: Sequence[float], y: Sequence[float], *, xlabel: str, ylabel: str,
         ax.set_xscale("log")
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=9)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(mpl_text(title), fontsize=9)
     fig.tight_layout()
     save(fig, path)
 

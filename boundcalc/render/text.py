@@ -9,6 +9,7 @@ from rich.text import Text
 
 from boundcalc.bound import Bound
 from boundcalc.bounds import STATUS_LABEL, STATUS_MEANING, entry_for_rules
+from boundcalc.render.escape import one_line, plain
 
 #: terms shown in the terminal before eliding (all of them are in --format json)
 MAX_TERMS = 40
@@ -25,14 +26,14 @@ def status_line(bound: Bound) -> str:
 
 
 def plain_text(bound: Bound) -> str:
-    lines = [f"{bound.spec_name} [{bound.rules}]",
+    lines = [f"{one_line(bound.spec_name)} [{bound.rules}]",
              f"  Ĝ_S ≤ {_expr(bound.complexity)}",
              f"  gap ≤ {_expr(bound.gap)}   (prob. ≥ 1 − δ, gap constant: {bound.gap_form})",
              f"  {status_line(bound)}"]
     if bound.c1_power is not None:
         lines.append(f"  highest power of C1: {_expr(bound.c1_power)}")
     for t in bound.terms:
-        lines.append(f"  term {t.index}: {t.kind} at layer {t.layer}: {_expr(t.expr)}; {t.rule}"
+        lines.append(f"  term {t.index}: {t.kind} at layer {one_line(t.layer)}: {_expr(t.expr)}; {t.rule}"
                      + (f"; diameter rule: {t.diameter_rule}" if t.diameter_rule else ""))
     return "\n".join(lines)
 
@@ -47,14 +48,15 @@ def rich_view(bound: Bound, spec_file: str | None = None, max_terms: int = MAX_T
     head.append(f"with probability ≥ 1 − δ; gap constant: {bound.gap_form}; {status_line(bound)}", style="dim")
     if bound.c1_power is not None:
         head.append(f"\nhighest power of C1: {_expr(bound.c1_power)}", style="yellow")
-    title = f"{bound.spec_name} — rule set [bold]{bound.rules}[/bold]" + (f" — {spec_file}" if spec_file else "")
+    title = Text.assemble(one_line(bound.spec_name), " — rule set ", (bound.rules, "bold"),
+                          f" — {one_line(spec_file)}" if spec_file else "")
     table = Table(title="Term-by-term account", show_lines=False, expand=False)
     for col in ("#", "layer", "kind", "term of Ĝ_S", "rule"):
         table.add_column(col, overflow="fold")
     for t in bound.terms[:max_terms]:
         rule = t.rule + (f"\ndiameter: {t.diameter_rule}" if t.diameter_rule else "")
-        # Text cells, not strings: rich would read "[t']" in s_a[t'] as a markup tag and drop it
-        table.add_row(*(Text(cell) for cell in (str(t.index), t.layer, t.kind, _expr(t.expr), rule)))
+        # plain Text cells: rich would read "[t']" in s_a[t'] as a markup tag and drop it
+        table.add_row(*map(plain, (str(t.index), t.layer, t.kind, _expr(t.expr))), Text(rule))
     parts = [Panel(head, title=title, expand=False), table]
     if len(bound.terms) > max_terms:
         parts.append(Text(f"… {len(bound.terms) - max_terms} more terms (all of them with --format json)",

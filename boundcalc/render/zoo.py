@@ -13,6 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from boundcalc.errors import BoundcalcError
+from boundcalc.render.escape import csv_cell, one_line, plain
+from boundcalc.files import write_text_atomic
 from boundcalc.render.evaluate import num
 from boundcalc.render.json_ import finite
 from boundcalc.render.plots import scatter
@@ -35,11 +37,11 @@ def results_csv(results: list[ZooResult]) -> str:
     keys = list(dict.fromkeys(k for r in results for k in r.bounds))
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["id", "file", *hyper, "train_error", "test_error", "gap", "ok", "error", "gamma",
-                     *[f"{k}.gap_log10" for k in keys], *[f"{k}.test_error_bound" for k in keys]])
+    writer.writerow(map(csv_cell, ["id", "file", *hyper, "train_error", "test_error", "gap", "ok", "error", "gamma",
+                                   *[f"{k}.gap_log10" for k in keys], *[f"{k}.test_error_bound" for k in keys]]))
     for r in results:
-        writer.writerow([r.id, r.file, *[r.hyperparameters.get(h, "") for h in hyper], r.train_error, r.test_error,
-                         r.gap, r.ok, r.error, _cell(r.gamma),
+        writer.writerow([csv_cell(r.id), csv_cell(r.file), *[csv_cell(r.hyperparameters.get(h, "")) for h in hyper],
+                         r.train_error, r.test_error, r.gap, r.ok, csv_cell(r.error), _cell(r.gamma),
                          *[_cell(r.bounds.get(k, {}).get("gap_log10")) for k in keys],
                          *[_cell(r.bounds.get(k, {}).get("test_error_bound")) for k in keys]])
     return out.getvalue()
@@ -82,21 +84,36 @@ def sample_size_warnings(summary: list[BoundSummary]) -> list[str]:
     return out
 
 
+#: the files ``write_results`` writes into ``--out``
+RESULT_FILES = ("results.csv", "results.json", "summary.json")
+
+
+def output_files(out: Path, plots: Path | None, keys: list[str]) -> list[Path]:
+    """Every file ``zoo evaluate`` may write: the results in ``out`` and one plot per bound key in ``plots``."""
+    return [out / name for name in RESULT_FILES] + ([plot_path(plots, key) for key in keys] if plots else [])
+
+
+def plot_path(folder: Path, key: str) -> Path:
+    return folder / f"{key}.png"
+
+
 def write_results(results: list[ZooResult], summary: dict, out: Path) -> list[Path]:
-    """results.csv, results.json (every model) and summary.json in ``out``; returns the paths written."""
+    """results.csv, results.json (every model) and summary.json in ``out``, each written atomically; returns
+    the paths written."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        paths = [out / "results.csv", out / "results.json", out / "summary.json"]
-        paths[0].write_text(results_csv(results), encoding="utf-8")
-        paths[1].write_text(json.dumps([finite(r.to_dict()) for r in results], indent=1), encoding="utf-8")
-        paths[2].write_text(json.dumps(summary, indent=2), encoding="utf-8")
     except OSError as err:
         raise BoundcalcError(f"{out}: cannot write the results ({err})") from None
+    texts = [results_csv(results), json.dumps([finite(r.to_dict()) for r in results], indent=1),
+             json.dumps(summary, indent=2)]
+    paths = [out / name for name in RESULT_FILES]
+    for path, text in zip(paths, texts):
+        write_text_atomic(path, text)
     return paths
 
 
 def summary_view(summary: dict) -> Group:
-    table = Table(title=f"{summary['evaluated']} of {summary['models']} models evaluated ({summary['spec']})")
+    table = Table(title=plain(f"{summary['evaluated']} of {summary['models']} models evaluated ({summary['spec']})"))
     for column in ("bound", "status", "models", "Kendall τ", "p", "Ψ", "ψ per hyperparameter", "non-vacuous"):
         table.add_column(column, justify="left" if column in ("bound", "status", "ψ per hyperparameter") else "right")
     for b in summary["bounds"]:
@@ -109,9 +126,9 @@ def summary_view(summary: dict) -> Group:
     lines.append(f"• C1 = {s['constants']['C1']:g}, C2 = {s['constants']['C2']:g} (assumed); γ = "
                  f"{s['margin_percentile']:g}th percentile of training margins; δ = {s['delta']:g}; biases: {s['biases']}")
     for key, reason in summary["not_applicable"].items():
-        lines.append(f"• {key} does not apply: {reason}")
+        lines.append(f"• {key} does not apply: {one_line(reason)}")
     for f in summary["failed"]:
-        lines.append(f"✗ {f['id']} ({f['file']}): {f['error']}")
+        lines.append(one_line(f"✗ {f['id']} ({f['file']}): {f['error']}"))
     return Group(table, Text("\n".join(lines)))
 
 
@@ -126,7 +143,7 @@ def scatter_plots(results: list[ZooResult], summary: list[BoundSummary], folder:
         rows = [r for r in results if r.ok and r.bounds.get(s.key, {}).get("gap_log10") is not None]
         if not rows:
             continue
-        path = folder / f"{s.key}.png"
+        path = plot_path(folder, s.key)
         tau = "—" if s.tau is None else f"{s.tau:.2f}"
         scatter([r.gap for r in rows], [r.bounds[s.key]["gap_log10"] for r in rows], xlabel="measured gap",
                 ylabel=f"log10 gap bound ({s.status})", title=f"{s.key}: Kendall τ = {tau}", path=path)

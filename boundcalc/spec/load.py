@@ -15,9 +15,10 @@ import sympy as sp
 from pydantic import ValidationError
 
 from boundcalc.errors import ExpressionError, SpecError
+from boundcalc.files import FileInputError, read_bytes
 from boundcalc.spec.expr import NAME_PATTERN, parse_expression
 from boundcalc.spec.model import LAYER_MODELS, NAME_PREFIX, RawRepeat, RawSpec
-from boundcalc.spec.yaml_source import Path, YamlDocument, format_path, read_yaml
+from boundcalc.spec.yaml_source import MAX_BYTES, Path, YamlDocument, format_path, read_yaml
 from boundcalc.symbols import SymbolTable, reserved_reason
 
 #: most layers a spec may have once numeric repeats are unrolled; a 1.5 KB spec (or --set L=10000) could
@@ -98,10 +99,10 @@ class Spec:
 def load_spec(source: str | FsPath, values: dict[str, float | int] | None = None) -> Spec:
     """Read and validate a spec file. ``values`` fixes symbols to numbers (e.g. ``{"L": 3}`` unrolls)."""
     path = FsPath(source)
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise SpecError(f"cannot read the spec: {err.strerror or err}", file=str(path)) from None
+    try:   # a regular file only (a FIFO would block, /dev/zero never ends), size checked before reading
+        raw = read_bytes(path, "spec", MAX_BYTES, "MAX_BYTES")
+    except FileInputError as err:
+        raise SpecError(f"cannot read the spec: {err.reason}", file=str(path)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

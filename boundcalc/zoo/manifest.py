@@ -6,22 +6,25 @@ One row per model. Reserved columns:
 - ``train_error`` and ``test_error``, or ``train_accuracy`` and ``test_accuracy`` (fractions in [0, 1]),
 - ``spec`` (optional: a spec path relative to the folder, overriding ``--spec``).
 
+Limits (``boundcalc.limits``): at most MAX_MODELS rows and MAX_MANIFEST_BYTES; a byte-order mark is accepted.
+
 Every other column is a hyperparameter (e.g. ``weight_decay``, ``width``, ``depth``); the granulated Kendall
 coefficient Ψ groups models by them.
 """
 from __future__ import annotations
 
 import csv
-import json
+import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from boundcalc.errors import BoundcalcError
+from boundcalc.files import FileInputError, load_json, read_text, resolved
+from boundcalc.limits import MAX_MANIFEST_BYTES, MAX_MODELS
 
 MANIFESTS = ("models.csv", "models.jsonl")
 RESERVED = {"id", "file", "spec", "train_error", "test_error", "train_accuracy", "test_accuracy"}
-MAX_MODELS = 100_000
 
 
 class ZooError(BoundcalcError):
@@ -48,7 +51,7 @@ def load_zoo(folder: str | Path) -> list[ZooModel]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ZooError(f"{folder}: not a folder (a zoo is a folder with models.csv or models.jsonl)")
-    found = [folder / name for name in MANIFESTS if (folder / name).is_file()]
+    found = [folder / name for name in MANIFESTS if (folder / name).exists() or (folder / name).is_symlink()]
     if len(found) != 1:
         raise ZooError(f"{folder}: expected exactly one of {' or '.join(MANIFESTS)}, found "
                        f"{', '.join(p.name for p in found) or 'none'}")
@@ -56,8 +59,6 @@ def load_zoo(folder: str | Path) -> list[ZooModel]:
     rows = _read_rows(manifest)
     if not rows:
         raise ZooError(f"{manifest}: no models listed")
-    if len(rows) > MAX_MODELS:
-        raise ZooError(f"{manifest}: more than {MAX_MODELS} models")
     models, seen = [], set()
     for line, row in rows:
         model = _model(folder, manifest, line, row)
@@ -68,29 +69,47 @@ def load_zoo(folder: str | Path) -> list[ZooModel]:
     return models
 
 
+def input_files(folder: str | Path, models: list[ZooModel]) -> list[Path]:
+    """The files a zoo run reads: its manifests, every model's checkpoint and spec (outputs must avoid them)."""
+    folder = Path(folder)
+    return [*(folder / name for name in MANIFESTS), *(m.file for m in models),
+            *(m.spec for m in models if m.spec is not None)]
+
+
 def _read_rows(manifest: Path) -> list[tuple[int, dict]]:
+    """(line, row) pairs: a regular file of at most MAX_MANIFEST_BYTES, UTF-8 with or without a byte-order mark,
+    at most MAX_MODELS rows (counted while parsing, so a longer file stops there); JSONL rows at most
+    MAX_JSON_DEPTH deep and without duplicate keys."""
     try:
-        text = manifest.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ZooError(f"{manifest}: cannot read ({err})") from None
-    if manifest.suffix == ".csv":
-        try:
-            reader = csv.DictReader(text.splitlines())
-            return [(i + 2, dict(row)) for i, row in enumerate(reader)]
-        except csv.Error as err:
-            raise ZooError(f"{manifest}: not valid CSV ({err})") from None
-    rows = []
+        text = read_text(manifest, "manifest", MAX_MANIFEST_BYTES, "MAX_MANIFEST_BYTES")
+    except FileInputError as err:
+        raise ZooError(str(err)) from None
+    rows = _csv_rows(manifest, text) if manifest.suffix == ".csv" else _jsonl_rows(manifest, text)
+    rows = list(itertools.islice(rows, MAX_MODELS + 1))
+    if len(rows) > MAX_MODELS:
+        raise ZooError(f"{manifest}: more than {MAX_MODELS:,} models, the limit of one zoo (MAX_MODELS); split it")
+    return rows
+
+
+def _csv_rows(manifest: Path, text: str):
+    try:
+        for i, row in enumerate(csv.DictReader(text.splitlines())):
+            yield i + 2, dict(row)
+    except csv.Error as err:
+        raise ZooError(f"{manifest}: not valid CSV ({err})") from None
+
+
+def _jsonl_rows(manifest: Path, text: str):
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ZooError(f"{manifest}:{i}: not a JSON object ({err.msg})") from None
+            row = load_json(line)
+        except ValueError as err:   # syntax (JSONDecodeError), nesting or a duplicate key
+            raise ZooError(f"{manifest}:{i}: not a JSON object ({getattr(err, 'msg', err)})") from None
         if not isinstance(row, dict):
             raise ZooError(f"{manifest}:{i}: each line must be a JSON object")
-        rows.append((i, row))
-    return rows
+        yield i, row
 
 
 def _model(folder: Path, manifest: Path, line: int, row: dict) -> ZooModel:
@@ -113,8 +132,11 @@ def _model(folder: Path, manifest: Path, line: int, row: dict) -> ZooModel:
 
 
 def _inside(folder: Path, relative: str, where: str) -> Path:
-    path = (folder / relative).resolve()
-    if not path.is_relative_to(folder.resolve()):
+    try:
+        path, root = resolved(folder / relative), resolved(folder)
+    except FileInputError as err:
+        raise ZooError(f"{where}: {err}") from None
+    if not path.is_relative_to(root):
         raise ZooError(f"{where}: path {relative!r} points outside the zoo folder")
     return path
 
