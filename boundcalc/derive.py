@@ -20,13 +20,13 @@ from boundcalc.symbols import describe
 
 GAP_CAVEAT = ("Gap constant: Pinto et al. Thm 2 prints √(𝓛π)·Ĝ_S + √(9·log(2/δ)/(2m)); their own appendix "
               "route (Thm 12, Maurer's vector contraction √2·𝓛, R̂ ≤ √(π/2)·Ĝ) gives 2√π·𝓛·Ĝ_S + "
-              "3·√(log(2/δ)/(2m)). The printed constant looks like a typo (bounds.md §2).")
+              "3·√(log(2/δ)/(2m)). The printed constant looks like a typo (docs/references.md §9.1).")
 C_CAVEAT = ("C1, C2 are the universal constants of Maurer's chain rule; their values are not published in any "
-            "source we could reach, so they stay symbols (pinto2024-notes §7 item 1).")
+            "source we could reach, so they stay symbols (docs/references.md §9.4).")
 FINITE_CAVEAT = ("Maurer's chain rule is stated for finite Y and F; like the paper, boundcalc applies it to "
-                 "continuous weight classes without the approximation step (pinto2024-notes §7 item 8).")
+                 "continuous weight classes without the approximation step (docs/references.md §9.5).")
 KAPPA_CAVEAT = ("Eq. (4) prints κ_i = Π_{j≠i}^{d} ‖W_j‖₂; the upper limit d is read as L (typo, "
-                "pinto2024-notes §7 item 4).")
+                "docs/references.md §9.3).")
 
 
 def get_ruleset(name: str) -> RuleSet:

@@ -133,7 +133,7 @@ def test_bounds_list_and_show():
             "golowich2018", "neyshabur2015", "vc2019", "galanti2023"} <= keys
     shown = runner.invoke(app, ["bounds", "show", "bartlett2017_dudley"], env={"COLUMNS": "250"})
     assert shown.exit_code == 0
-    for phrase in ("Dudley", "derived", "LaTeX", "bounds.md §3 item 1", "Assumptions"):
+    for phrase in ("Dudley", "derived", "LaTeX", "docs/references.md §9.6", "Assumptions"):
         assert phrase in shown.stdout, phrase
     pinto = runner.invoke(app, ["bounds", "show", "pinto2024", "-f", "json"])
     data = json.loads(pinto.stdout)

@@ -21,7 +21,7 @@ from tests.helpers import WritesAFile
 
 
 def numpy_quantities(w: np.ndarray, k: int, energy: float) -> dict:
-    """Independent reference: numpy SVD in float64, the formulas of bounds.md §4 written out."""
+    """Independent reference: numpy SVD in float64, the formulas of docs/references.md §6 written out."""
     sigma = np.linalg.svd(w.astype(np.float64), compute_uv=False)
     p = sigma / sigma.sum()
     p = p[p > 0]

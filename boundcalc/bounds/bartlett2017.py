@@ -63,7 +63,7 @@ BARTLETT_DERIVED = PriorBound(
     theorem="Lemma 3.1 + Thm 3.3 + Dudley (Lemma A.5), α = 1/√m", status="derived",
     requirements=REQUIREMENTS, build=dudley_form,
     summary="8/m + 24·ln(m)·𝓛‖X‖_F√ln(2W²)·R_A/m",
-    caveats=("bounds.md §3 item 1 writes K = (‖X‖_F/γ)·√ln(2W²)·R_A, leaving out the margin map's Lipschitz "
+    caveats=("K = (‖X‖_F/γ)·√ln(2W²)·R_A (docs/references.md §9.6) leaves out the margin map's Lipschitz "
              "factor (√2 in ℓ₂; Bartlett et al. Lemma A.3 use 2 in ℓ∞); boundcalc uses K = 𝓛·‖X‖_F·√ln(2W²)"
              "·R_A with 𝓛 = √2/γ, which the covering argument needs.",
              "b_i = ‖W_iᵀ − M_iᵀ‖₂,₁ with reference matrices M_i fixed before seeing the data (0 by default); "

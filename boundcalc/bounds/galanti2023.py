@@ -34,6 +34,6 @@ GALANTI_2023 = PriorBound(
     build=order_form,
     summary="Π‖w_l‖_F·√(Π deg_l)·√(L·log deg_max)·R/(γ√m)",
     caveats=("Order only: constants not confirmed; the number is not a bound.",
-             "deg_l follows bounds.md §3 item 6 (kernel area); a dense layer counts its input positions."),
+             "deg_l follows docs/references.md §5.9 (kernel area); a dense layer counts its input positions."),
 )
 ENTRIES = (GALANTI_2023,)

@@ -1,4 +1,4 @@
-"""The layers view of a spec that prior bounds are written against (DESIGN: Graph → Layers view).
+"""The layers view of a spec that prior bounds are written against.
 
 Published bounds speak of "layer i" with ``W_i``, ``s_i``, ``f_i``, ``ρ_i``. :class:`NetworkView` turns the
 spec's graph into that list: weight layers in order, grouped into segments (a segment inside a symbolic

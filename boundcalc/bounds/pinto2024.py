@@ -48,9 +48,9 @@ def as_printed(view: NetworkView) -> Formula:
 
 def tight(view: NetworkView) -> Formula:
     """The same chain-rule recursion with the diameter D(Z_{i−1}) ≤ 2·Π_{j<i}‖W_j‖₂·‖X‖_F, which needs no
-    rank factor (each sample's image has norm ≤ Π s_j·‖x‖; bounds.md §2, 'a tighter, equally valid
-    diameter'). Every step is one of the paper's lemmas or Maurer's chain rule; boundcalc's composer also
-    covers residual adds (sup of a sum ≤ sum of sups), convolutions as linear operators and pooling."""
+    rank factor (each sample's image has norm ≤ Π s_j·‖x‖; docs/references.md §3.4). Every step is one of
+    the paper's lemmas or Maurer's chain rule; boundcalc's composer also covers residual adds (sup of a sum
+    ≤ sum of sups), convolutions as linear operators and pooling."""
     return _from_composer(view, "tight")
 
 

@@ -127,8 +127,8 @@ def _linear_common(node: Node, q: SymbolicQuantities, x: State, diameter: Any, d
 
 
 def linear_tight(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
-    """Chain rule with the rank-free diameter D(Z) ≤ 2·N(Z) (bounds.md §2, 'a tighter, equally valid
-    diameter'): each sample's image has norm ≤ Π s_j ‖x‖, so two images differ by at most twice that."""
+    """Chain rule with the rank-free diameter D(Z) ≤ 2·N(Z) (docs/references.md §3.4):
+    each sample's image has norm ≤ Π s_j ‖x‖, so two images differ by at most twice that."""
     (x,) = inputs
     return _linear_common(node, q, x, x.diameter, x.diameter_rule, x.min_rank)
 
@@ -225,6 +225,6 @@ AS_PRINTED = RuleSet(
     rules={"linear": linear_as_printed, "relu": elementwise, "leaky_relu": elementwise, "identity": elementwise},
     notes=("Lemma 5 is applied with 𝔯_i = min_{j≤i} rank(W_j) as printed in eq. (4); the proof supports "
            "only min_{j≤i−1}, which is ≥ the printed value, so the printed form can be smaller than what "
-           "the proof establishes (pinto2024-notes §7 item 5).",),
+           "the proof establishes (docs/references.md §9.2).",),
 )
 RULE_SETS: dict[str, RuleSet] = {r.name: r for r in (TIGHT, AS_PRINTED)}

@@ -1,4 +1,4 @@
-"""Regimes: spec transformations under which bounds are compared (bounds.md §2, Table 1 of Pinto et al.).
+"""Regimes: spec transformations under which bounds are compared (docs/references.md §5.10, Table 1 of Pinto et al.).
 
 ``uniform`` rewrites every layer of the spec: ‖W_i‖₂ ≤ B, rank ≤ r, hidden widths and the input dimension
 h, and the standard inequalities that follow from them, ‖W‖_F ≤ √r·‖W‖₂ and

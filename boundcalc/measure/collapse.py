@@ -1,10 +1,11 @@
-"""Neural-collapse and rank-collapse diagnostics per layer (bounds.md §4; order-only theory).
+"""Neural-collapse and rank-collapse diagnostics per layer (docs/references.md §8; order-only theory).
 
 For each weight layer ℓ, on the features Z_{ℓ−1} that enter it:
 
 - NC1 = tr(Σ_W Σ_B^†)/C (Papyan, Han & Donoho 2020): within-class covariance against the pseudo-inverse of the
   between-class covariance, Σ_W = (1/m) Σ_i (z_i − μ_{y_i})(z_i − μ_{y_i})ᵀ, Σ_B = (1/C) Σ_c (μ_c − μ_G)(μ_c − μ_G)ᵀ.
-- TCV = Σ_c Σ_{i∈c} ‖z_i − μ_c‖, the total within-class variation of Zangrando et al. (2024), as in bounds.md §4.
+- TCV = Σ_c Σ_{i∈c} ‖z_i − μ_c‖, the total within-class variation of Zangrando et al. (2024), as in
+  docs/references.md §8.2.
 - numeric rank and stable rank of W_ℓ, and dist_K(W_ℓ) = √(Σ_{j>K} σ_j²) with K = C classes.
 - given the weight decay λ, dist_K·λ/TCV, which Zangrando et al. predict stays bounded (constants unknown).
 """

@@ -1,4 +1,5 @@
-"""Data files (``.npz`` with ``X`` and ``y``) and the data-dependent quantities of bounds.md §4.
+"""Data files (``.npz`` with ``X`` and ``y``, format in docs/data.md) and the data-dependent quantities of
+docs/references.md §6.5.
 
 An .npz is read member by member: a regular file only, each .npy header read first and its dtype (real
 numbers; an object array is refused, never unpickled) and shape (MAX_DATA_VALUES) checked before the member

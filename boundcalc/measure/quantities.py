@@ -1,4 +1,4 @@
-"""Per-weight quantities (bounds.md §4): reduce a tensor to its spectrum, then map the spectrum to numbers.
+"""Per-weight quantities (docs/references.md §6): reduce a tensor to its spectrum, then map the spectrum to numbers.
 
 ``spectrum_quantities`` is a pure function of the singular values (the torchmetrics "reduce, then compute"
 shape); ``measure_weight`` does the reduction for dense and conv weights and records how every number was

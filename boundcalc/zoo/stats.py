@@ -1,5 +1,5 @@
 """Rank correlation between a complexity measure and the generalization gap (Jiang et al., ICLR 2020, §4;
-bounds.md §5)."""
+docs/references.md §7)."""
 from __future__ import annotations
 
 import math
