@@ -3,7 +3,8 @@
 Measured values are keyed by the symbol names the bounds use (``s_fc1``, ``f_mid[2]``, ``X_F``, ``m``,
 ``gamma`` …), so plugging in is a lookup. Every value is computed in log space
 (:mod:`boundcalc.numerics`); the chain-rule bounds are evaluated by the composer's own rules on numbers
-(:func:`boundcalc.derive.compose_numeric`), not by substituting into sympy.
+(:func:`boundcalc.derive.compose_numeric`), not by substituting into sympy, and the other registry formulas
+are built on the measured numbers (:class:`MeasuredQuantities`), so their size does not grow with depth.
 
 The bound layers are measured at the trained weights and each bound is evaluated for the class whose
 constraints equal those measured values (the usual practice; no union bound over constraint levels — said
