@@ -182,3 +182,18 @@ def test_zoo_with_a_symbolic_spec_infers_sizes_per_model(small_zoo, digits, tmp_
                                  "--out", str(tmp_path), "-f", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["evaluated"] == 2
+
+
+def test_results_name_checkpoints_relative_to_the_working_directory(tmp_path, monkeypatch):
+    """Inside the working directory a checkpoint is named as the user reaches it (so results do not change with
+    where the folder sits); outside it, by its absolute path."""
+    from boundcalc.zoo.run import shown_path
+
+    inside = (tmp_path / "zoo" / "a.safetensors").resolve()
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(inside) == str(Path("zoo") / "a.safetensors")
+    monkeypatch.chdir(tmp_path.parent)
+    assert shown_path(inside) == str(Path(tmp_path.name) / "zoo" / "a.safetensors")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert shown_path(inside) == str(inside)

@@ -203,6 +203,7 @@ def run_zoo(tasks: list[ZooTask], workers: int = 1, scheduler: str | None = None
             except Exception as err:   # the worker itself died (memory, crash): report, keep going
                 done = [_failed(tasks[i].model, f"worker failed: {type(err).__name__}: {err}") for i in chunk]
             for i, result in zip(chunk, done):
+                result.file = shown_path(tasks[i].model.file)
                 results[i] = result
                 on_done(result)
         return results
@@ -210,6 +211,15 @@ def run_zoo(tasks: list[ZooTask], workers: int = 1, scheduler: str | None = None
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to this process's working directory when it lies inside it, else absolute: results then
+    name a checkpoint as the user reaches it, and do not change with where the zoo folder is."""
+    try:
+        return str(Path(path).relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def not_applicable(results: list[ZooResult]) -> dict[str, str]:

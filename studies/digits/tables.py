@@ -1,0 +1,127 @@
+"""The digits study's tables (results.md), rendered from what `boundcalc zoo evaluate` and `boundcalc collapse`
+returned. The findings (findings.py) quote these tables through the same formatters, so text and tables agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def two(value: float | None) -> str:
+    """τ, Ψ, ψ and log10 bounds: two decimals; '—' for none."""
+    return "—" if value is None else f"{value:.2f}"
+
+
+def gap_cell(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def rank_cell(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def three(value: float) -> str:
+    """dist_K and NC1: three significant digits."""
+    return f"{value:.3g}"
+
+
+def tcv_cell(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def ratio_cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2e}"
+
+
+def shown(text: str) -> float | None:
+    """The number a cell shows (what the findings compute with, so that they quote the tables exactly)."""
+    return None if text == "—" else float(text)
+
+
+HYPERPARAMETERS = ("weight_decay", "width", "depth", "rank")
+
+
+@dataclass(frozen=True)
+class LowRankRows:
+    """The low-rank table: the factorized models and, before them, the full-rank model of the same width, depth
+    and weight decay for each of them (when the grid has it)."""
+
+    reference: list[dict]
+    factorized: list[dict]
+
+
+def lowrank_rows(results: list[dict]) -> LowRankRows:
+    ok = [r for r in results if r["ok"]]
+    factorized = [r for r in ok if r["hyperparameters"].get("rank") != "full"]
+
+    def shape(r: dict) -> tuple:
+        h = r["hyperparameters"]
+        return h.get("width"), h.get("depth"), h.get("weight_decay")
+
+    wanted = {shape(r) for r in factorized}
+    reference = [r for r in ok if r["hyperparameters"].get("rank") == "full" and shape(r) in wanted]
+    return LowRankRows(reference, factorized)
+
+
+def bound_keys(summary: dict) -> list[str]:
+    return [b["key"] for b in summary["bounds"]]
+
+
+def gap_log10_cell(result: dict, key: str) -> str:
+    return two(result["bounds"].get(key, {}).get("gap_log10"))
+
+
+def ranking_table(summary: dict) -> list[str]:
+    out = ["### Does the bound track the gap? (Kendall τ and granulated Ψ over all models)", "",
+           f"{summary['evaluated']} of {summary['models']} models evaluated; C1 = C2 = 1 assumed; "
+           f"γ = {summary['settings']['margin_percentile']:g}th percentile of the training margins, rounded down "
+           "to the grid {2^j} of the union bound over γ; biases folded.", ""]
+    for warning in summary.get("warnings", []):
+        out += [f"> {warning}", ""]
+    out += ["| bound | status | τ | p(τ) | Ψ | ψ(weight decay) | ψ(width) | ψ(depth) | ψ(rank) | non-vacuous |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for b in summary["bounds"]:
+        per = b["psi_by_hyperparameter"]
+        nv = "—" if b["non_vacuous_fraction"] is None else f"{b['non_vacuous_fraction']:.0%}"
+        p_value = b.get("kendall_tau_p_value")
+        p_cell = "—" if p_value is None else f"{p_value:.2g}"
+        out.append(f"| {b['key']} | {b['status']} | {two(b['kendall_tau'])} | {p_cell} | {two(b['psi'])} | "
+                   + " | ".join(two(per.get(h)) for h in HYPERPARAMETERS) + f" | {nv} |")
+    for failed in summary["failed"]:
+        out.append(f"\nNot evaluated: {failed['id']}: {failed['error']}")
+    return out
+
+
+def collapse_table(records: list[dict], figure_name: str) -> list[str]:
+    out = ["### Rank collapse against weight decay (`boundcalc collapse`)", "",
+           f"![rank, dist_K and TCV against weight decay]({figure_name})", "",
+           "Means over the hidden-to-hidden weights (the layers fed by hidden features); the last column lists "
+           "every layer.", "",
+           "| λ | mean rank | mean dist_K | mean TCV | mean NC1 | dist_K·λ/TCV per layer |",
+           "|---|---|---|---|---|---|"]
+    for rec in records:
+        ratios = ", ".join(ratio_cell(layer["ratio"]) for layer in rec["layers"])
+        out.append(f"| {rec['weight_decay']:g} | {rank_cell(rec['rank'])} | {three(rec['dist_k'])} | "
+                   f"{tcv_cell(rec['tcv'])} | {three(rec['nc1'])} | {ratios} |")
+    return out
+
+
+def lowrank_table(summary: dict, results: list[dict]) -> list[str]:
+    rows = lowrank_rows(results)
+    if not rows.factorized:
+        return []
+    keys = bound_keys(summary)
+    out = ["### Low-rank variants: log10 of each gap bound (lower is better)", "",
+           "The factorized models, after the full-rank models of the same width, depth and weight decay.", "",
+           "| model | train error | gap | " + " | ".join(keys) + " |", "|---|---|---|" + "---|" * len(keys)]
+    for r in rows.reference + rows.factorized:
+        out.append(f"| {r['id']} | {gap_cell(r['train_error'])} | {gap_cell(r['gap'])} | "
+                   + " | ".join(gap_log10_cell(r, k) for k in keys) + " |")
+    return out
+
+
+def results_markdown(summary: dict, results: list[dict], records: list[dict], figure_name: str,
+                     settings_line: str) -> str:
+    """results.md: how the run was made, then the three tables."""
+    parts = [[settings_line], ranking_table(summary), collapse_table(records, figure_name),
+             lowrank_table(summary, results)]
+    return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
