@@ -16,6 +16,7 @@ from itertools import product
 
 import sympy as sp
 
+from boundcalc.numerics import known_sign
 from boundcalc.spec.load import Layer, Repeat, Spec
 from boundcalc.symbols import C1, C2
 
@@ -60,15 +61,7 @@ class Domain:
 
     def sign(self, expr: sp.Expr, strict: frozenset[sp.Symbol] = frozenset()) -> int | None:
         """1, −1 or 0 when the sign of ``expr`` is the same (strictly) on the whole domain; None otherwise."""
-        expr = sp.sympify(expr)
-        shifted = sp.expand(self.shifted(expr, strict))
-        if shifted.is_zero:
-            return 0
-        if shifted.is_positive:
-            return 1
-        if shifted.is_negative:
-            return -1
-        return None
+        return known_sign(self.shifted(sp.sympify(expr), strict))
 
     def compare(self, a: sp.Expr, b: sp.Expr) -> int | None:
         """Sign of a − b on the domain for positive a, b (1: a ≥ b … proved through log a − log b, which

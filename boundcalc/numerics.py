@@ -300,3 +300,15 @@ def positive_log_real(expr: sp.Expr, values: Mapping[str, float]) -> LogReal:
     if sign < 0:
         raise EvaluationError("the expression is negative at the measured values")
     return LogReal(log_abs)
+
+
+def known_sign(expr: sp.Expr) -> int | None:
+    """1, −1 or 0 when sympy can decide the sign of the expanded ``expr`` from its assumptions; None otherwise."""
+    expanded = sp.expand(expr)
+    if expanded.is_zero:
+        return 0
+    if expanded.is_positive:
+        return 1
+    if expanded.is_negative:
+        return -1
+    return None

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 import sympy as sp
 
+from boundcalc.numerics import known_sign
 from boundcalc.symbols import C1, C2
 
 #: constant bases taken to be ≥ 1 when comparing growth (universal constants of the chain rule)
@@ -27,14 +28,7 @@ _LARGE = 10 ** 6
 
 def eventual_sign(expr: sp.Expr, growth: Iterable[sp.Symbol]) -> int | None:
     """Sign of ``expr`` once every growth variable is large (shifted by 10⁶); None when sympy can't tell."""
-    shifted = sp.expand(sp.sympify(expr).xreplace({g: g + _LARGE for g in growth}))
-    if shifted.is_zero:
-        return 0
-    if shifted.is_positive:
-        return 1
-    if shifted.is_negative:
-        return -1
-    return None
+    return known_sign(sp.sympify(expr).xreplace({g: g + _LARGE for g in growth}))
 
 
 class OrderUnknown(ValueError):
