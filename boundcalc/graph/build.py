@@ -40,7 +40,7 @@ class _Builder:
               output: str | None, in_repeat: bool = False) -> nx.DiGraph:
         """Graph of one scope (top level or a repeat body) whose first item reads ``input``."""
         graph = nx.DiGraph()
-        graph.add_node(INPUT, op="input", layer=None, index=None, shape=None)
+        graph.add_node(INPUT, op="input", layer=None, index=None, shape=None, sources=())
         names = {item.name: item for item in items}
         previous = INPUT
         for item in items:
