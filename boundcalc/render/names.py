@@ -4,7 +4,7 @@ from __future__ import annotations
 import sympy as sp
 
 _FIXED = {"X_F": r"\lVert X\rVert_F", "C1": "C_1", "C2": "C_2", "gamma": r"\gamma", "delta": r"\delta",
-          "R": "R", "m": "m"}
+          "R": "R", "m": "m", "Γ": r"\Gamma", "Ξ": r"\Xi", "Ĝ_S": r"\hat{\mathcal G}_S"}
 
 
 def latex_name(name: str) -> str:
