@@ -92,6 +92,7 @@ class Formula:
     statement: str
     notes: tuple[str, ...] = ()
     status: Status | None = None      # overrides the entry's status for this spec (with a note saying why)
+    too_large: str | None = None      # why complexity/gap (then compact, exact forms) are not printed or analysed
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from boundcalc.bounds.network import NetworkView
 from boundcalc.calculus.rules import AS_PRINTED, TIGHT
 from boundcalc.derive import C_CAVEAT, FINITE_CAVEAT, GAP_CAVEAT, KAPPA_CAVEAT, derive, generic_caveats
 from boundcalc.errors import DeriveError
+from boundcalc.shared_form import too_large_note
 
 CITATION = Citation(authors="Pinto, Rangamani & Poggio",
                     title="On Generalization Bounds for Neural Networks with Low Rank Layers",
@@ -30,6 +31,10 @@ def composed_bound(view: NetworkView, rules: str) -> Bound:
 
 def _from_composer(view: NetworkView, rules: str) -> Formula:
     bound = composed_bound(view, rules)
+    if bound.shared is not None:    # too large to write out: the exact compact form, not printed or analysed
+        complexity = bound.complexity_coefficient * bound.compact
+        return Formula(complexity=complexity, gap=complexity + bound.confidence_term, statement=STATEMENT,
+                       too_large=too_large_note(bound.written_size, len(bound.terms)))
     complexity = bound.complexity_coefficient * bound.complexity
     spec_notes = tuple(c for c in bound.caveats if c not in generic_caveats(rules, "derived"))
     return Formula(complexity=complexity, gap=complexity + bound.confidence_term, statement=STATEMENT,

@@ -107,7 +107,7 @@ def compose_scope(graph: nx.DiGraph, entering: State, ruleset: RuleSet, q: Symbo
         expr = term.expr
         for fork in reversed(forks):
             if isinstance(expr, sp.Basic):
-                expr = expr.xreplace(placeholders[fork])
+                expr = ops.substitute(expr, placeholders[fork])
         terms.append(ComposedTerm(local=_replace_expr(term, expr), factors=factors[name]))
     return ScopeResult(state=states[output], input_factors=factors[INPUT], terms=terms)
 
@@ -149,10 +149,10 @@ def _substitute_linear(state: State, mapping: dict[sp.Symbol, Any]) -> State:
             continue
         parts = []
         for p, value in mapping.items():
-            coefficient = sp.diff(expr, p)
-            if not coefficient.is_zero:
-                if coefficient.has(*mapping):
-                    raise DeriveError("internal: a rule is not linear in the state; cannot factor a fork")
+            coefficient = ops.linear_coefficient(expr, p)
+            if coefficient is None or coefficient.has(*mapping):
+                raise DeriveError("internal: a rule is not linear in the state; cannot factor a fork")
+            if not ops.is_zero(coefficient):
                 parts.append(ops.mul(coefficient, value))
         rest = expr.xreplace(zero)
         updates[fname] = ops.add(*parts, rest)

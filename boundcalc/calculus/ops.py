@@ -126,3 +126,68 @@ def _operands(node: sp.Basic) -> list[sp.Basic]:
         else:
             out.append(arg)
     return out
+
+
+def substitute(expr: sp.Basic, mapping: dict) -> sp.Basic:
+    """``expr`` with ``mapping`` applied, the nodes above a replaced one rebuilt unevaluated: the values stay
+    shared sub-expressions, where ``xreplace`` would flatten a product value into every product that uses
+    it (O(depth) per use). Iterative, like :func:`canonical`."""
+    done: dict[int, sp.Basic] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in done:
+            continue
+        if node in mapping:
+            done[id(node)] = mapping[node]
+        elif not node.args or node.is_Atom or isinstance(node, (sp.Indexed, sp.IndexedBase)):
+            done[id(node)] = node
+        elif children_done:
+            args = [done[id(a)] for a in node.args]
+            if all(new is old for new, old in zip(args, node.args)):
+                done[id(node)] = node
+            elif isinstance(node, (sp.Mul, sp.Add)):
+                done[id(node)] = type(node)(*args, evaluate=False)
+            else:
+                done[id(node)] = node.func(*args)
+        else:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if id(a) not in done)
+    return done[id(expr)]
+
+
+def linear_coefficient(expr: sp.Basic, symbol: sp.Symbol) -> sp.Basic | None:
+    """∂expr/∂symbol for an ``expr`` linear in ``symbol``, read off the tree (a sum adds its arguments'
+    coefficients, a product has ``symbol`` in one factor); None where ``expr`` is not visibly linear in it.
+    Unevaluated and iterative; ``sp.diff`` costs ~1000× more on the composer's trees (assumptions, caching)."""
+    result: dict[int, sp.Basic | None] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in result:
+            continue
+        if node == symbol:
+            result[id(node)] = sp.S.One
+        elif not node.args or node.is_Atom or isinstance(node, (sp.Indexed, sp.IndexedBase)):
+            result[id(node)] = sp.S.Zero
+        elif not children_done:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if id(a) not in result)
+        else:
+            result[id(node)] = _coefficient_of(node, [result[id(a)] for a in node.args])
+    return result[id(expr)]
+
+
+def _coefficient_of(node: sp.Basic, parts: list) -> sp.Basic | None:
+    """The coefficient of a sum or product from its arguments' coefficients (None: not linear)."""
+    found = [(arg, c) for arg, c in zip(node.args, parts) if c is None or not is_zero(c)]
+    if not found:
+        return sp.S.Zero
+    if any(c is None for _, c in found):
+        return None
+    if isinstance(node, sp.Add):
+        return add(*(c for _, c in found))
+    if isinstance(node, sp.Mul) and len(found) == 1:
+        (arg, c), = found
+        return mul(*(a for a in node.args if a is not arg), c)
+    return None

@@ -7,6 +7,7 @@ Nothing here prints; ``boundcalc.render.compare`` formats a Comparison.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import sympy as sp
@@ -18,9 +19,12 @@ from boundcalc.compare.orders import OrderUnknown, Orders
 from boundcalc.compare.regime import apply_regime, output_layer
 from boundcalc.domain import Domain, spec_domain
 from boundcalc.errors import BoundcalcError
+from boundcalc.shared_form import is_leaf, post_order
 from boundcalc.spec.load import Layer, Repeat, Spec
 
 DEFAULT_VS = "pinto2024_tight"
+#: a factor is expanded (to cancel the normaliser into its terms) only if that gives at most this many terms
+MAX_EXPANDED_TERMS = 5_000
 
 
 @dataclass(frozen=True)
@@ -158,12 +162,35 @@ def _normaliser(view: NetworkView) -> sp.Expr:
     return product * view.data_norm * inverse_margin(view) / view.m
 
 
+def expanded_terms(expr: sp.Expr) -> int:
+    """An upper bound on the number of terms of ``sp.expand(expr)``, or MAX_EXPANDED_TERMS + 1 for "more":
+    sums add, products multiply, a power p ∈ ℕ raises to p; anything else is one term. Linear in the size of
+    the expression graph."""
+    more = MAX_EXPANDED_TERMS + 1
+    count: dict[int, int] = {}
+    for node in post_order([expr]):
+        parts = [count[id(a)] for a in node.args] if not is_leaf(node) else []
+        if isinstance(node, sp.Add):
+            count[id(node)] = min(sum(parts), more)
+        elif isinstance(node, sp.Mul):
+            count[id(node)] = functools.reduce(lambda n, p: min(n * p, more), parts, 1)
+        elif isinstance(node, sp.Pow) and node.exp.is_Integer and node.exp > 0:
+            count[id(node)] = more if parts[0] > 1 and node.exp > 64 else min(parts[0] ** int(node.exp), more)
+        else:
+            count[id(node)] = 1
+    return count[id(expr)]
+
+
 def _analyse(applied: Applied, normaliser: sp.Expr, orders: Orders, growth: dict[str, sp.Symbol],
              orders_only: bool, in_m: dict) -> Row:
     entry, formula = applied.entry, applied.formula
+    if formula.too_large is not None:
+        return Row(key=entry.key, status=applied.status, summary=entry.summary, citation=entry.citation.short(),
+                   order_note=f"not analysed: {formula.too_large}", caveats=applied.caveats)
     factor = sp.powsimp(sp.expand_power_base(formula.complexity / normaliser, force=True), force=True)
-    if not factor.has(sp.Sum, sp.Product):
-        # closed-form factors only: cancels the normaliser into the terms (no global simplify on deep specs)
+    if not factor.has(sp.Sum, sp.Product) and expanded_terms(factor) <= MAX_EXPANDED_TERMS:
+        # closed-form factors only: cancels the normaliser into the terms (no global simplify on deep specs;
+        # no expansion of unrolled residual gains Π(1 + s_a·s_b), which have 2^depth monomials)
         factor = sp.factor_terms(sp.expand(factor))
     order, per_variable, note = None, {}, None
     try:

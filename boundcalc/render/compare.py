@@ -202,7 +202,10 @@ def entry_view(entry: PriorBound, result: Applied | Inapplicable, spec_label: st
     parts: list[Any] = [Panel(head, title=entry.key, expand=False), Text("Assumptions", style="bold")]
     parts.extend(Text(f"  • {a}") for a in entry.requirements.describe())
     parts.append(Text(f"Formula (built on {one_line(spec_label)})", style="bold"))
-    if isinstance(result, Applied):
+    if isinstance(result, Applied) and result.formula.too_large is not None:
+        parts.append(Text(f"  statement: {result.formula.statement}"))
+        parts.append(Text(f"  complexity term and gap: not written out: {result.formula.too_large}"))
+    elif isinstance(result, Applied):
         parts.append(Text(f"  statement: {result.formula.statement}"))
         parts.append(Text(f"  complexity term: {sp.sstr(result.formula.complexity)}"))
         parts.append(Text(f"  gap ≤ {sp.sstr(result.formula.gap)}"))
@@ -222,7 +225,11 @@ def entry_dict(entry: PriorBound, result: Applied | Inapplicable, spec_label: st
     out = registry_dicts([entry])[0]
     out.update(requirements=entry.requirements.describe(), derivation=entry.derivation,
                caveats=list(entry.caveats), built_on=spec_label)
-    if isinstance(result, Applied):
+    if isinstance(result, Applied) and result.formula.too_large is not None:
+        out.update(statement=result.formula.statement, complexity=None, gap=None,
+                   not_written_out=result.formula.too_large, notes=list(result.formula.notes),
+                   status_for_spec=result.status)
+    elif isinstance(result, Applied):
         out.update(statement=result.formula.statement, complexity=expression(result.formula.complexity),
                    gap=expression(result.formula.gap), notes=list(result.formula.notes),
                    status_for_spec=result.status)

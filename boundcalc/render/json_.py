@@ -9,7 +9,9 @@ import sympy as sp
 
 from boundcalc.bound import Bound
 from boundcalc.bounds import STATUS_LABEL, STATUS_MEANING, entry_for_rules
+from boundcalc.render import shared
 from boundcalc.render.names import to_latex
+from boundcalc.shared_form import MAX_WRITTEN_NODES
 
 
 def finite(value: Any) -> Any:
@@ -32,27 +34,33 @@ def expression(expr: Any) -> dict[str, str] | None:
 
 
 def bound_dict(bound: Bound, spec_file: str | None = None) -> dict[str, Any]:
+    """The bound as JSON data. In the shared form (``bound.shared``) ``complexity`` is the sum of the terms
+    T[i], ``gap`` is written with Ĝ_S, and ``form`` and ``definitions`` (Γ[j], Ξ[j]) are added."""
+    form = bound.shared
     entry = entry_for_rules(bound.rules)
-    return {
+    out = {
         "spec": {"name": bound.spec_name, "file": spec_file},
         "rules": {"name": bound.rules, "description": bound.rules_description},
-        "complexity": expression(bound.complexity),
-        "gap": expression(bound.gap),
+        "complexity": expression(bound.complexity) if form is None else
+        {"text": shared.complexity_text(len(bound.terms)), "latex": shared.complexity_latex(len(bound.terms))},
+        "gap": expression(bound.printed_gap),
         "gap_form": bound.gap_form,
         "c1_power": expression(bound.c1_power),
         "status": entry.status,
         "status_label": STATUS_LABEL[entry.status],
         "status_meaning": STATUS_MEANING[entry.status],
         "registry_key": entry.key,
-        "terms": [
-            {"index": t.index, "layer": t.layer, "kind": t.kind, "rule": t.rule,
-             "diameter_rule": t.diameter_rule, "expr": expression(t.expr)}
-            for t in bound.terms
-        ],
-        "assumptions": list(bound.assumptions),
-        "caveats": list(bound.caveats),
-        "symbols": bound.symbols,
     }
+    if form is not None:
+        out["form"] = {"name": "shared", "written_size": form.written_size, "limit": MAX_WRITTEN_NODES,
+                       "note": shared.form_note(bound)}
+        out["definitions"] = [{"name": expression(name), "expr": expression(value)}
+                              for name, value in form.definitions]
+    out["terms"] = [{"index": t.index, "layer": t.layer, "kind": t.kind, "rule": t.rule,
+                     "diameter_rule": t.diameter_rule, "expr": expression(expr)}
+                    for t, expr in zip(bound.terms, bound.term_exprs)]
+    out.update(assumptions=list(bound.assumptions), caveats=list(bound.caveats), symbols=bound.symbols)
+    return out
 
 
 def to_json(bound: Bound, spec_file: str | None = None) -> str:
