@@ -12,10 +12,10 @@ _FIXED = {"X_F": r"\lVert X\rVert_F", "C1": "C_1", "C2": "C_2", "gamma": r"\gamm
 def latex_name(name: str) -> str:
     """LaTeX for a symbol name; a name that is not a plain identifier is printed as text (escaped), so
     a name can never inject LaTeX into a formula."""
+    if name in _FIXED:      # boundcalc's own names (Γ, Ξ, Ĝ_S are never spec identifiers: those are ASCII)
+        return _FIXED[name]
     if tex_math_name(name) is None:
         return r"\text{" + tex_text(name) + "}"
-    if name in _FIXED:
-        return _FIXED[name]
     kind, sep, rest = name.partition("_")
     if sep and kind in ("s", "f", "r", "b", "w") and rest:
         return f"{kind}_{{\\mathrm{{{rest.replace('_', chr(92) + '_')}}}}}"
