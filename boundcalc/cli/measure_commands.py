@@ -1,0 +1,201 @@
+"""Commands on a checkpoint: measure, evaluate, collapse."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from boundcalc.cli_errors import fail as _fail
+from boundcalc.errors import BoundcalcError
+from boundcalc.files import refuse_overwriting
+from boundcalc.cli.common import app, ListFormat, _console, _parse_values
+from boundcalc.cli.options import (BiasMode, BiasOpt, BoundKeysOpt, ConstOpt, ConvNorm, ConvOpt, DeltaOpt, EnergyOpt,
+                                   InitOpt, PercentileOpt, RankTolOpt, SvdMethod, SvdOpt, TableFormat, TailOpt,
+                                   TrustOpt, UnusedOpt, _bound_keys, _check_margin_and_delta, _check_spec_values,
+                                   _fail_binding, _load_for_checkpoint, _options, _parse_constants, _progress_bar,
+                                   _spec_output_width, _tracker)
+
+
+@app.command()
+def measure(
+    checkpoint: Annotated[Path, typer.Argument(help="Weights: .safetensors, torch .pt/.pth/.bin, or a Hugging "
+                                               "Face folder (model.safetensors or a sharded index).")],
+    spec: Annotated[Optional[Path], typer.Option("--spec", help="Measure only the layers this spec binds, with "
+                                                 "conv operator norms and folded biases.")] = None,
+    init: InitOpt = None,
+    svd: SvdOpt = SvdMethod.auto,
+    rank_rtol: RankTolOpt = None,
+    energy: EnergyOpt = 0.99,
+    tail_k: TailOpt = None,
+    conv_norm: ConvOpt = ConvNorm.fft,
+    biases: BiasOpt = BiasMode.fold,
+    allow_unused: UnusedOpt = False,
+    trust_checkpoint: TrustOpt = False,
+    spectrum: Annotated[bool, typer.Option("--spectrum/--no-spectrum", help="--no-spectrum: skip the full "
+                                           "singular-value spectrum and measure only ‖W‖₂ (Lanczos), ‖W‖_F, (2,1) "
+                                           "norm, rank (Cholesky certificate) and stable rank; faster on large "
+                                           "matrices. Energy rank, effective rank and dist_K are then not "
+                                           "measured.")] = True,
+    format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.text,
+    set_: Annotated[list[str], typer.Option("--set", help="Fix a spec symbol, e.g. --set h=32.")] = [],
+) -> None:
+    """Measure every weight of CHECKPOINT: norms, ranks, stable and effective rank, tail energy, distances."""
+    from boundcalc.measure.binding import BindingError
+    from boundcalc.measure.checkpoint import open_checkpoint
+    from boundcalc.measure.run import bind_and_measure, measure_checkpoint, skipped_tensors
+    from boundcalc.render import evaluate as view
+
+    try:
+        values = _parse_values(set_)
+        if values and spec is None:
+            raise BoundcalcError("--set needs --spec (it fixes the spec's sizes)")
+        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        loaded = _load_for_checkpoint(spec, ckpt, values)[0] if spec is not None else None
+        if loaded is not None:
+            _check_spec_values(values, loaded, has_data=False)
+        options = _options(svd, rank_rtol, energy, tail_k, conv_norm,
+                           default_k=(_spec_output_width(loaded) or 10) if loaded else 10, spectrum=spectrum)
+        reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
+        folded, notes = False, []
+        with _progress_bar("measuring") as progress:
+            track = _tracker(progress, "measuring")
+            if loaded is None:
+                items = measure_checkpoint(ckpt, options, init=reference, on_tensor=track)
+            else:
+                model = bind_and_measure(loaded, ckpt, options, init=reference, biases=biases.value,
+                                         allow_unused=allow_unused, on_tensor=track)
+                items, folded, notes = list(model.measurements.values()), model.folded, model.notes
+    except BindingError as err:
+        _fail_binding(err)
+    except BoundcalcError as err:
+        _fail(str(err))
+    skipped = skipped_tensors(ckpt, every_tensor=loaded is None)
+    if format is ListFormat.json:
+        typer.echo(view.measurements_json(items, options, str(checkpoint), ckpt.kind, skipped, notes, folded))
+        return
+    console = _console()
+    console.print(view.measurement_table(items, options, f"{checkpoint} ({ckpt.kind}): {len(items)} weights", folded))
+    console.print(view.method_lines(options, items, with_spec=loaded is not None, skipped=skipped, notes=notes))
+
+
+
+@app.command()
+def evaluate(
+    spec: Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")],
+    checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz with X and y: gives m, ‖X‖_F, R, "
+                                                 "margins and the margin γ (at most 2²⁶ values per array, "
+                                                 "MAX_DATA_VALUES).")] = None,
+    data_test: Annotated[Optional[Path], typer.Option("--data-test", help="Test data .npz: test error, measured gap "
+                                                      "(limits as --data).")] = None,
+    init: InitOpt = None,
+    const: ConstOpt = "C1=1,C2=1",
+    margin_percentile: PercentileOpt = 10.0,
+    delta: DeltaOpt = 0.05,
+    bounds: BoundKeysOpt = None,
+    svd: SvdOpt = SvdMethod.auto,
+    rank_rtol: RankTolOpt = None,
+    energy: EnergyOpt = 0.99,
+    tail_k: TailOpt = None,
+    conv_norm: ConvOpt = ConvNorm.fft,
+    biases: BiasOpt = BiasMode.fold,
+    allow_unused: UnusedOpt = False,
+    trust_checkpoint: TrustOpt = False,
+    format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.text,
+    set_: Annotated[list[str], typer.Option("--set", help="Fix a symbol, e.g. --set h=32 or --set m=60000.")] = [],
+) -> None:
+    """Evaluate every applicable bound on CHECKPOINT bound to SPEC: numbers, log10, vacuous or not, assumptions."""
+    from boundcalc.evaluate import evaluate_checkpoint
+    from boundcalc.measure.binding import BindingError
+    from boundcalc.measure.checkpoint import open_checkpoint
+    from boundcalc.measure.data import load_npz
+    from boundcalc.render import evaluate as view
+
+    _check_margin_and_delta(margin_percentile, delta)
+    if data_test is not None and data is None:
+        _fail("--data-test needs --data (γ is chosen on the training data)")
+    constants = _parse_constants(const)
+    keys = _bound_keys(bounds)
+    try:
+        values = _parse_values(set_)
+        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        loaded, inferred = _load_for_checkpoint(spec, ckpt, values)
+        _check_spec_values(values, loaded, has_data=data is not None)
+        options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=_spec_output_width(loaded) or 10)
+        reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
+        shape = tuple(int(d) for d in loaded.data.shape)
+        train = load_npz(data, shape) if data is not None else None
+        test = load_npz(data_test, shape) if data_test is not None else None
+        with _progress_bar("measuring") as progress:
+            result = evaluate_checkpoint(loaded, ckpt, options, train=train, test=test, percentile=margin_percentile,
+                                         constants=constants, delta=delta, init=reference, biases=biases.value,
+                                         allow_unused=allow_unused, keys=keys,
+                                         given={k: float(v) for k, v in values.items()}, inferred=inferred,
+                                         on_tensor=_tracker(progress, "measuring"))
+        result.checkpoint = str(checkpoint)
+    except BindingError as err:
+        _fail_binding(err)
+    except BoundcalcError as err:
+        _fail(str(err))
+    if format is TableFormat.json:
+        typer.echo(view.evaluation_json(result, options))
+    elif format is TableFormat.markdown:
+        typer.echo(view.evaluation_markdown(result), nl=False)
+    else:
+        _console().print(view.evaluation_view(result, options))
+
+
+@app.command()
+def collapse(
+    spec: Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")],
+    checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
+    data: Annotated[Path, typer.Option("--data", help="Data .npz with X and y: the features per layer come from it "
+                                       "(at most 2²⁶ values per array, MAX_DATA_VALUES).")],
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="λ the model was trained with: adds "
+                                                          "the ratio dist_K·λ/TCV.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a per-layer figure (PNG/PDF/SVG; written "
+                                                 "atomically, and never over an input).")] = None,
+    svd: SvdOpt = SvdMethod.auto,
+    rank_rtol: RankTolOpt = None,
+    allow_unused: UnusedOpt = False,
+    trust_checkpoint: TrustOpt = False,
+    format: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.text,
+    set_: Annotated[list[str], typer.Option("--set", help="Fix a symbol, e.g. --set h=32.")] = [],
+) -> None:
+    """Neural-collapse diagnostics per layer: NC1, TCV, rank, stable rank, dist_K and dist_K·λ/TCV."""
+    from boundcalc.measure.binding import BindingError
+    from boundcalc.measure.checkpoint import open_checkpoint
+    from boundcalc.measure.collapse import collapse_report
+    from boundcalc.measure.data import load_npz
+    from boundcalc.measure.run import bind_and_measure
+    from boundcalc.render import collapse as view
+
+    if weight_decay is not None and not (math.isfinite(weight_decay) and weight_decay >= 0):
+        _fail(f"--weight-decay must be a non-negative number, got {weight_decay}")
+    options = _options(svd, rank_rtol, 0.99, None, ConvNorm.fft)
+    try:
+        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
+        if plot is not None:    # before any work: an output is never one of the inputs
+            refuse_overwriting([plot], [spec, data, *ckpt.files])
+        values = _parse_values(set_)
+        loaded = _load_for_checkpoint(spec, ckpt, values)[0]
+        _check_spec_values(values, loaded, has_data=True)
+        with _progress_bar("collapse") as progress:
+            model = bind_and_measure(loaded, ckpt, options, biases="keep", allow_unused=allow_unused,
+                                     on_tensor=_tracker(progress, "binding"))
+            dataset = load_npz(data, tuple(int(d) for d in loaded.data.shape))
+            rows = collapse_report(model, dataset, options, weight_decay)
+        title = f"{spec.name} on {checkpoint.name}: collapse diagnostics on {data.name}"
+        if plot is not None:
+            view.collapse_plot(rows, plot, title)
+    except BindingError as err:
+        _fail_binding(err)
+    except BoundcalcError as err:
+        _fail(str(err))
+    if format is ListFormat.json:
+        typer.echo(view.collapse_json(rows, options, weight_decay, str(spec), str(checkpoint), str(data)))
+    else:
+        _console().print(view.collapse_view(rows, options, weight_decay, title))
+
