@@ -13,12 +13,9 @@ import difflib
 import math
 
 from boundcalc.errors import BoundcalcError
-from boundcalc.spec.expr import NAME_PATTERN
+from boundcalc.spec.expr import NAME_PATTERN, in_accepted_range
 from boundcalc.spec.load import Spec
 from boundcalc.symbols import LAYER_KINDS, RESERVED_NAMES
-
-#: largest magnitude accepted for a value (what a spec literal may be; see spec/expr.py)
-MAX_VALUE = 1e15
 
 
 def parse_assignments(items: list[str]) -> dict[str, int | float]:
@@ -47,7 +44,7 @@ def _number(name: str, raw: str) -> int | float:
         raise BoundcalcError(f"--set {name}: {raw!r} is not a number") from None
     if not math.isfinite(number):
         raise BoundcalcError(f"--set {name}: {raw!r} is not finite")
-    if number != 0 and not 1e-15 <= abs(number) <= MAX_VALUE:
+    if not in_accepted_range(number):
         raise BoundcalcError(f"--set {name}: {raw!r} is outside the accepted range 1e-15..1e15")
     return number
 

@@ -40,6 +40,15 @@ FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int | None]] = {
 }
 CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi}
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
+#: smallest non-zero magnitude of a number (literal or --set value)
+MIN_MAGNITUDE = 1e-15
+#: the names an expression's text mentions (before parsing), e.g. to collect repeat-count symbols
+NAMES_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def in_accepted_range(value: float) -> bool:
+    """Zero, or a magnitude in MIN_MAGNITUDE..MAX_INT: what a spec literal and a --set value may be."""
+    return value == 0 or MIN_MAGNITUDE <= abs(value) <= MAX_INT
 
 _BINARY = {
     ast.Add: lambda a, b: a + b,
@@ -95,7 +104,7 @@ def _number(value: int | float, source: str) -> sp.Expr:
         return sp.Integer(value)
     if not math.isfinite(value):
         raise ExpressionError("number is not finite", source)
-    if value != 0 and not (1e-15 <= abs(value) <= MAX_INT):
+    if not in_accepted_range(value):
         raise ExpressionError("number outside the accepted range 1e-15..1e15", source)
     return sp.Rational(repr(value))
 

@@ -15,7 +15,7 @@ import sympy as sp
 
 from boundcalc.errors import ExpressionError, SpecError
 from boundcalc.files import FileInputError, read_bytes
-from boundcalc.spec.expr import NAME_PATTERN, parse_expression
+from boundcalc.spec.expr import NAME_PATTERN, NAMES_IN_TEXT, parse_expression
 from boundcalc.spec.field_errors import validate as _validate
 from boundcalc.spec.model import LAYER_MODELS, NAME_PREFIX, RawRepeat, RawSpec
 from boundcalc.spec.yaml_source import MAX_BYTES, Path, YamlDocument, format_path, read_yaml
@@ -216,7 +216,7 @@ class _Resolver:
                 if key in INTEGER_FIELDS and isinstance(value, (str, list)):
                     for text in value if isinstance(value, list) else [value]:
                         if isinstance(text, str):
-                            self.integers.update(re.findall(r"[A-Za-z][A-Za-z0-9_]*", text))
+                            self.integers.update(NAMES_IN_TEXT.findall(text))
                 elif isinstance(value, (dict, list)):
                     self._collect_integer_names(value)
 
@@ -228,7 +228,7 @@ class _Resolver:
         raw_data, raw_loss = self.raw.data, self.raw.loss
         data_names = {name for value in (raw_data.samples, raw_data.norm, raw_loss.delta,
                                          (raw_loss.margin or "gamma") if raw_loss.lipschitz is None else None)
-                      if isinstance(value, str) for name in re.findall(r"[A-Za-z][A-Za-z0-9_]*", value)}
+                      if isinstance(value, str) for name in NAMES_IN_TEXT.findall(value)}
         output = self.raw.output
         if output is not None and output not in self.names:
             raise self.fail(("output",), f"output {output!r} is not a layer name",
