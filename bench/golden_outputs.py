@@ -1,12 +1,12 @@
 """Snapshot every bundled spec's output in every format, to check that a change keeps them byte-identical.
 
-    python tests/golden_outputs.py write DIR [--root SRC]   # one file per command, from the boundcalc in SRC
-    python tests/golden_outputs.py diff DIR                  # compare this checkout's outputs with DIR
-    python tests/golden_outputs.py checkpoints CKPT          # train the digits models once (reuse for both runs)
+    python bench/golden_outputs.py write DIR [--root SRC]   # one file per command, from the boundcalc in SRC
+    python bench/golden_outputs.py diff DIR                  # compare this checkout's outputs with DIR
+    python bench/golden_outputs.py checkpoints CKPT          # train the digits models once (reuse for both runs)
     ... write/diff DIR --checkpoints CKPT                    # also evaluate and zoo evaluate on them
 
 Make the "before" snapshot from a commit without a worktree:
-    git archive 2f661a1 | tar -x -C /tmp/base && python tests/golden_outputs.py write /tmp/before --root /tmp/base
+    git archive 2f661a1 | tar -x -C /tmp/base && python bench/golden_outputs.py write /tmp/before --root /tmp/base
 Commands: derive (text, json, latex, markdown; tight and as_printed; both gap forms for text), compare (text,
 json, markdown, latex), bounds show pinto2024_tight --spec (text, json) and check; with --checkpoints, evaluate
 (text, json, markdown) of the digits MLP, CNN and low-rank MLP and zoo evaluate (json, with its result files). Run in-process through
