@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import boundcalc  # noqa: E402,F401  (sets the sympy cache size before sympy is imported)
 from boundcalc.compare.table import compare  # noqa: E402
-from boundcalc.derive import derive  # noqa: E402
+from boundcalc.derivation import derive  # noqa: E402
 from boundcalc.spec.load import load_spec  # noqa: E402
 from sympy.core.cache import clear_cache  # noqa: E402
 

@@ -15,7 +15,7 @@ os.environ.setdefault("SYMPY_CACHE_SIZE", "100000")
 
 from boundcalc.bound import Bound, Term
 from boundcalc.calculus.rules import RULE_SETS
-from boundcalc.derive import compose_numeric, derive
+from boundcalc.derivation import compose_numeric, derive
 from boundcalc.errors import BoundcalcError, DeriveError, ExpressionError, SpecError
 from boundcalc.spec.load import Spec, load_spec, parse_spec
 

@@ -5,13 +5,14 @@ A Bound holds sympy expressions and plain strings; it never formats itself beyon
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
 
 import sympy as sp
 
-from boundcalc.calculus import ops
+from boundcalc.calculus import arith
 from boundcalc.domain import Domain, simplify_extrema
 from boundcalc.symbols import C1
 
@@ -37,7 +38,7 @@ class Term:
     @cached_property
     def expr(self) -> sp.Expr:
         """The term's contribution to Ĝ_S (normalised by m), in sympy's evaluated form."""
-        return tidy(ops.canonical(sp.Mul(*self.factors, self.local, evaluate=False)) / self.samples)
+        return tidy(arith.canonical(sp.Mul(*self.factors, self.local, evaluate=False)) / self.samples)
 
 
 def tidy(product: sp.Expr) -> sp.Expr:
@@ -134,14 +135,23 @@ class Bound:
         return sp.simplify(simplify_extrema(sp.Max(*powers), self.domain))  # a small Max of degrees
 
     def __str__(self) -> str:
-        from boundcalc.render.text import plain_text
-
-        return plain_text(self)
+        return printer("text")(self)
 
     def _repr_latex_(self) -> str:
-        from boundcalc.render.latex import bound_latex
+        return "$$" + printer("latex")(self) + "$$"
 
-        return "$$" + bound_latex(self) + "$$"
+
+#: the printers behind ``str(bound)`` ("text") and ``bound._repr_latex_()`` ("latex"). boundcalc.render installs
+#: them when it is imported, so the math never imports rendering (sympy's ``Basic.__str__`` → ``sympy.printing``)
+PRINTERS: dict[str, Callable[["Bound"], str]] = {}
+RENDER_PACKAGE = "boundcalc.render"
+
+
+def printer(kind: str) -> Callable[["Bound"], str]:
+    """The installed printer ``kind``; importing the render package installs them on first use."""
+    if kind not in PRINTERS:
+        importlib.import_module(RENDER_PACKAGE)
+    return PRINTERS[kind]
 
 
 def power_of(expr: sp.Expr, symbol: sp.Symbol) -> sp.Expr | None:

@@ -17,6 +17,7 @@ from itertools import product
 import sympy as sp
 
 from boundcalc.numerics import known_sign
+from boundcalc.ops import OPS
 from boundcalc.spec.load import Layer, Repeat, Spec
 from boundcalc.symbols import C1, C2
 
@@ -99,7 +100,7 @@ def spec_domain(spec: Spec) -> Domain:
             elif isinstance(item, Layer):
                 sizes.extend(item.params[k] for k in SIZE_PARAMS if item.params.get(k) is not None)
                 rank, width = item.params.get("rank"), item.params.get("out")
-                if item.op == "linear" and isinstance(rank, sp.Symbol) and width is not None and width != rank:
+                if OPS[item.op].dense_matrix and isinstance(rank, sp.Symbol) and width is not None and width != rank:
                     upper.setdefault(rank, [])
                     if width not in upper[rank]:
                         upper[rank].append(width)

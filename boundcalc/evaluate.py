@@ -2,9 +2,9 @@
 
 Measured values are keyed by the symbol names the bounds use (``s_fc1``, ``f_mid[2]``, ``X_F``, ``m``,
 ``gamma`` …), so plugging in is a lookup. Every value is computed in log space
-(:mod:`boundcalc.numerics`); the chain-rule bounds are evaluated by the composer's own rules on numbers
-(:func:`boundcalc.derive.compose_numeric`), not by substituting into sympy, and the other registry formulas
-are built on the measured numbers (:class:`MeasuredQuantities`), so their size does not grow with depth.
+(:mod:`boundcalc.numerics`). An entry with a ``numeric`` hook evaluates itself on the numbers (the chain-rule
+entries run the composer's rules on floats); every other registry formula is built on the measured numbers
+(:class:`MeasuredQuantities`), so its size does not grow with depth. This module names no paper.
 
 The bound layers are measured at the trained weights and each bound is evaluated for the class whose
 constraints equal those measured values (the usual practice; no union bound over constraint levels — said
@@ -20,9 +20,7 @@ import sympy as sp
 
 from boundcalc.bounds import REGISTRY, Applied, NetworkView
 from boundcalc.bounds.base import STATUS_MEANING, NotApplicable, PriorBound
-from boundcalc.bounds.pinto2024 import ENTRY_FOR_RULES, composed_bound
 from boundcalc.calculus.rules import SymbolicQuantities
-from boundcalc.derive import compose_numeric
 from boundcalc.declared import outside_declared_class
 from boundcalc.errors import BoundcalcError
 from boundcalc.margin_grid import MarginGridPoint, grid_point
@@ -32,11 +30,10 @@ from boundcalc.measure.quantities import CONV_NORM_METHODS, UPPER_BOUND_METHODS,
 from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.measure.run import UNINDEXED, BoundModel, bind_and_measure
 from boundcalc.numerics import EvaluationError, LogReal, positive_log_real
+from boundcalc.ops import OPS
 from boundcalc.spec.load import Layer, Repeat, Spec
 from boundcalc.symbols import SymbolTable
 
-#: registry entries evaluated by the numeric composer with this rule set
-COMPOSER_RULES = {entry.key: rules for rules, entry in ENTRY_FOR_RULES.items()}
 CONSTRAINT_KEYS = ("spectral", "frobenius", "rank", "row_norm", "filter_norm")
 
 
@@ -129,11 +126,12 @@ def evaluation_spec(spec: Spec, folded: bool) -> Spec:
     last = _last_weight_layer(spec.layers)
 
     def layer(item: Layer) -> Layer:
-        if item.op not in ("linear", "conv2d"):
+        kind = OPS[item.op]
+        if not kind.flags.weights:
             return item
         params = {k: v for k, v in item.params.items() if k not in CONSTRAINT_KEYS}
-        if folded and item.op == "linear" and item is not last:
-            params["out"] = params["out"] + 1
+        if folded and kind.flags.foldable_bias and item is not last:   # the constant coordinate it carries
+            params[kind.width_field] = params[kind.width_field] + 1
         return replace(item, params=params)
 
     def items(seq):
@@ -185,12 +183,12 @@ def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSum
     spec, chosen_delta = _confidence_for_margin_grid(spec, values, data.margin_grid if data is not None else None)
     view = NetworkView(spec)
     measured = NetworkView(spec, view.graph, MeasuredQuantities(spec.symbols, values))
-    has_conv = any(slot.layer.op == "conv2d" for slot in model.binding.slots)
+    has_conv = any(wm.is_conv for wm in model.measurements.values())
     results = []
     for key in keys or list(REGISTRY):
         entry = REGISTRY[key]
-        if key in COMPOSER_RULES:
-            results.append(_evaluate_composed(entry, view, values, data, options, has_conv))
+        if entry.numeric is not None:
+            results.append(_evaluate_numeric(entry, view, values, data, options, has_conv))
             continue
         applied = entry.apply(measured)
         if not isinstance(applied, Applied):
@@ -228,24 +226,17 @@ def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOpti
     return result
 
 
-def _evaluate_composed(entry: PriorBound, view: NetworkView, values: dict[str, float], data: DataSummary | None,
-                       options: MeasureOptions, has_conv: bool) -> BoundValue:
-    """A chain-rule entry: its requirements, one symbolic derivation (for the applicability check and the gap
-    constants) and the composer's rules on numbers. The rendered formula (O(L²) terms) is never built."""
+def _evaluate_numeric(entry: PriorBound, view: NetworkView, values: dict[str, float], data: DataSummary | None,
+                      options: MeasureOptions, has_conv: bool) -> BoundValue:
+    """An entry that evaluates itself on the numbers (its ``numeric`` hook), after its requirements."""
     reason = entry.requirements.violation(view)
-    rules = COMPOSER_RULES[entry.key]
+    out = BoundValue(entry.key, entry.title, entry.status, True, caveats=entry.caveats, method=entry.numeric.method)
     try:
         if reason is not None:
             raise NotApplicable(reason)
-        bound = composed_bound(view, rules)
+        complexity, gap = entry.numeric.evaluate(view, values)
     except NotApplicable as err:
         return BoundValue(entry.key, entry.title, entry.status, False, reason=str(err))
-    out = BoundValue(entry.key, entry.title, entry.status, True, caveats=entry.caveats,
-                     method=f"numeric composer, rule set {rules} (log space)")
-    try:
-        complexity = (positive_log_real(bound.complexity_coefficient, values)
-                      * compose_numeric(view.spec, values, rules=rules, graph=view.graph))
-        gap = complexity + positive_log_real(bound.confidence_term, values)
     except EvaluationError as err:
         out.applies, out.reason = False, f"cannot evaluate: {err}"
         return out
@@ -323,7 +314,7 @@ def _last_weight_layer(items) -> Layer | None:
     for item in items:
         if isinstance(item, Repeat):
             last = _last_weight_layer(item.body) or last
-        elif item.op in ("linear", "conv2d"):
+        elif OPS[item.op].flags.weights:
             last = item
     return last
 

@@ -78,7 +78,7 @@ def test_tight_never_above_as_printed():
 def test_terms_sum_to_the_composed_bound():
     for rules in ("tight", "as_printed"):
         bound = boundcalc.derive(boundcalc.parse_spec(THREE_LAYERS), rules=rules)
-        from boundcalc.calculus.ops import canonical
+        from boundcalc.calculus.arith import canonical
         values = random_values(bound.complexity, seed=3)
         assert evaluate(canonical(bound.compact), values) == pytest.approx(evaluate(bound.complexity, values))
         assert [t.layer for t in bound.terms] == ["fc1", "fc2", "fc3"]

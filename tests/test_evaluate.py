@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import boundcalc
 from boundcalc.cli import app
-from boundcalc.derive import derive
+from boundcalc.derivation import derive
 from boundcalc.evaluate import data_summary, evaluation_spec, layer_values
 from boundcalc.measure.checkpoint import open_checkpoint
 from boundcalc.measure.data import load_npz

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import boundcalc
 import boundcalc.shared_form as shared_form
 from boundcalc.bound import power_of, shared_powers
-from boundcalc.calculus import ops
+from boundcalc.calculus import arith
 from boundcalc.cli import app
 from boundcalc.compare.table import MAX_EXPANDED_TERMS, expanded_terms
 from boundcalc.spec.load import load_spec
@@ -217,16 +217,16 @@ def test_check_lists_unrolled_residual_blocks():
 def test_linear_coefficient_reads_the_tree():
     p, x, y = sp.symbols("p x y", positive=True)
     expr = sp.Add(sp.Mul(2, p, x, evaluate=False), y, p, evaluate=False)      # 2·p·x + y + p
-    assert sp.expand(ops.linear_coefficient(expr, p) - (2 * x + 1)) == 0
-    assert ops.linear_coefficient(sp.Mul(p, p, evaluate=False), p) is None      # p²
-    assert ops.linear_coefficient(sp.sqrt(p) + x, p) is None
-    assert ops.linear_coefficient(x * y, p) == 0
+    assert sp.expand(arith.linear_coefficient(expr, p) - (2 * x + 1)) == 0
+    assert arith.linear_coefficient(sp.Mul(p, p, evaluate=False), p) is None      # p²
+    assert arith.linear_coefficient(sp.sqrt(p) + x, p) is None
+    assert arith.linear_coefficient(x * y, p) == 0
 
 
 def test_substitute_keeps_the_value_shared():
     """A placeholder's value stays one shared object in the result (xreplace flattened it into the product)."""
     p, x, y = sp.symbols("p x y", positive=True)
     value = sp.Mul(y, sp.Add(x, 1, evaluate=False), evaluate=False)
-    out = ops.substitute(sp.Mul(2, x, p), {p: value})
+    out = arith.substitute(sp.Mul(2, x, p), {p: value})
     assert any(arg is value for arg in out.args)
     assert sp.expand(out - 2 * x * y * (x + 1)) == 0

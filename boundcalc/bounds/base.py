@@ -10,13 +10,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import sympy as sp
 
 from boundcalc.bounds.network import NetworkView
 from boundcalc.errors import BoundcalcError
-from boundcalc.spec.model import LAYER_MODELS
+from boundcalc.ops import OPS
 
 Status = Literal["exact", "derived", "order"]
 STATUS_MEANING: dict[str, str] = {
@@ -58,7 +58,7 @@ class Requirements:
     needs_margin: bool = False
 
     def __post_init__(self) -> None:
-        unknown = set(self.ops) - set(LAYER_MODELS)
+        unknown = set(self.ops) - set(OPS)
         if unknown:
             raise ValueError(f"Requirements name unknown ops: {sorted(unknown)}")
 
@@ -96,6 +96,15 @@ class Formula:
 
 
 @dataclass(frozen=True)
+class NumericEvaluation:
+    """How an entry evaluates itself on measured values without its closed form: ``evaluate(view, values)``
+    gives (complexity, gap) as LogReals; ``method`` says how, in the output."""
+
+    method: str
+    evaluate: Callable[[NetworkView, dict[str, float]], tuple[Any, Any]] = field(repr=False)
+
+
+@dataclass(frozen=True)
 class PriorBound:
     """One registry entry. ``build(view) -> Formula`` holds the math; its docstring is the paper trail."""
 
@@ -108,6 +117,9 @@ class PriorBound:
     build: Callable[[NetworkView], Formula] = field(repr=False)
     summary: str = ""
     caveats: tuple[str, ...] = ()
+    #: evaluates the bound on numbers without its closed form (the composer's rules); None: the evaluator
+    #: substitutes the measured values into ``build``'s formula
+    numeric: NumericEvaluation | None = field(default=None, repr=False)
 
     @property
     def derivation(self) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sympy as sp
 
 from boundcalc.bounds.base import Citation, Formula, PriorBound, Requirements, confidence_term
-from boundcalc.bounds.network import HOMOGENEOUS_OPS, NetworkView
+from boundcalc.bounds.network import NetworkView
+from boundcalc.ops import HOMOGENEOUS_OPS
 
 CITATION = Citation(authors="Golowich, Rakhlin & Shamir",
                     title="Size-Independent Sample Complexity of Neural Networks",

@@ -23,13 +23,9 @@ from boundcalc.calculus.compose import node_context
 from boundcalc.calculus.rules import output_width
 from boundcalc.calculus.rules import SymbolicQuantities, activation_lipschitz
 from boundcalc.graph.build import INPUT, build_graph
+from boundcalc.ops import OPS, WEIGHT_OPS
 from boundcalc.spec.load import Spec
 
-WEIGHT_OPS = frozenset({"linear", "conv2d"})
-#: elementwise, 1-Lipschitz, positively homogeneous (φ(cx) = cφ(x) for c ≥ 0), φ(0) = 0
-HOMOGENEOUS_OPS = frozenset({"relu", "leaky_relu", "identity", "flatten"})
-#: parameter-free maps that are piecewise linear (VC-dimension results of Bartlett et al. 2019)
-PIECEWISE_LINEAR_OPS = HOMOGENEOUS_OPS | {"avgpool"}
 
 
 @dataclass(frozen=True)
@@ -135,9 +131,6 @@ class NetworkView:
         """W: the largest number of units in any layer, input included."""
         return sp.Max(self.input_dim, *_widths(self.graph))
 
-    def layer_names(self) -> list[str]:
-        return [layer.name for seg in self.segments for layer in seg.layers]
-
     @staticmethod
     def _segment_reduce(seg: Segment, fn, combine, big, repeat_flat) -> sp.Expr:
         inner = combine(*(fn(layer) for layer in seg.layers))
@@ -191,15 +184,16 @@ class _ChainWalker:
         node = node_context(graph, name, index)
         pred = next(iter(graph.predecessors(name)))
         in_shape = graph.nodes[pred]["shape"]
-        if node.op not in WEIGHT_OPS:
-            if node.op == "flatten" and len(in_shape) == 3:
+        kind = OPS[node.op]
+        if not kind.flags.weights:
+            if kind.flags.reshape and len(in_shape) == 3:
                 self.positions = in_shape[1] * in_shape[2]
             return None
         q = self.q
         f = q.layer("f", node)
-        if node.op == "conv2d":
-            kh, kw = node.params["kernel"]
-            degree = sp.Integer(kh * kw)
+        area = kind.kernel_area(node.params)
+        if area is not None:      # a convolution: the filter norm is its own quantity
+            degree = sp.Integer(area)
             w = q.layer("w", node)
         else:
             degree = self.positions
@@ -233,7 +227,7 @@ def _all_ops(graph: nx.DiGraph):
 def _dag_reason(graph: nx.DiGraph) -> str | None:
     """Why the graph is not a plain chain (None when it is one)."""
     for name, attrs in graph.nodes(data=True):
-        if attrs["op"] == "add":
+        if attrs["op"] in OPS and OPS[attrs["op"]].flags.multi_input:
             return f"layer {name!r} adds branches (residual/DAG topology)"
     for name, attrs in graph.nodes(data=True):
         if graph.out_degree(name) > 1:
@@ -278,17 +272,15 @@ def _parameter_count(graph: nx.DiGraph, q: SymbolicQuantities) -> sp.Expr:
 
 
 def _weight_count(op: str, params: dict, in_shape: tuple) -> sp.Expr:
-    """Trainable weights of one layer (bias-free): c_out·c_in·k_h·k_w for conv2d, in·out for linear."""
-    if op == "conv2d":
-        return params["channels"] * in_shape[0] * params["kernel"][0] * params["kernel"][1]
-    return sp.Mul(*in_shape) * params["out"]
+    """Trainable weights of one layer (bias-free): the entries of its weight tensor."""
+    return sp.Mul(*OPS[op].weight_shape(params, in_shape))
 
 
 def _rho_product(graph: nx.DiGraph, q: SymbolicQuantities, index: Any = None) -> sp.Expr:
     """Π of the Lipschitz constants ρ of every parameter-free map (activations, pooling, flatten)."""
     total = sp.S.One
     for name, attrs in graph.nodes(data=True):
-        if name == INPUT or attrs["op"] in WEIGHT_OPS or attrs["op"] == "add":
+        if name == INPUT or (attrs["op"] != "repeat" and not OPS[attrs["op"]].lipschitz_map):
             continue
         if attrs["op"] == "repeat":
             rep = attrs["layer"]

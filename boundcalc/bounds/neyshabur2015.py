@@ -4,7 +4,8 @@ from __future__ import annotations
 import sympy as sp
 
 from boundcalc.bounds.base import Citation, Formula, PriorBound, Requirements, inverse_margin
-from boundcalc.bounds.network import HOMOGENEOUS_OPS, NetworkView
+from boundcalc.bounds.network import NetworkView
+from boundcalc.ops import HOMOGENEOUS_OPS
 
 CITATION = Citation(authors="Neyshabur, Tomioka & Srebro", title="Norm-Based Capacity Control in Neural Networks",
                     year=2015, venue="COLT", arxiv="1503.00036")

@@ -1,17 +1,17 @@
 """Pinto, Rangamani & Poggio (ALT 2025): Gaussian-complexity bound for networks with low-rank layers.
 
 The bound is not a fixed formula: boundcalc's composer derives it for the spec from Maurer's chain rule
-(``boundcalc.derive``). Two entries: ``pinto2024`` reproduces the paper's eq. (4) exactly (``as_printed``
+(:func:`boundcalc.derive`). Two entries: ``pinto2024`` reproduces the paper's eq. (4) exactly (``as_printed``
 rules) and ``pinto2024_tight`` is the same recursion with the rank-free diameter (``tight`` rules).
 """
 from __future__ import annotations
 
 from boundcalc.bound import Bound
-from boundcalc.bounds.base import Citation, Formula, NotApplicable, PriorBound, Requirements
+from boundcalc.bounds.base import Citation, Formula, NotApplicable, NumericEvaluation, PriorBound, Requirements
 from boundcalc.bounds.network import NetworkView
-from boundcalc.calculus.rules import AS_PRINTED, TIGHT
-from boundcalc.derive import C_CAVEAT, FINITE_CAVEAT, GAP_CAVEAT, KAPPA_CAVEAT, derive, generic_caveats
+from boundcalc.calculus.rules import AS_PRINTED, RULE_SETS, TIGHT
 from boundcalc.errors import DeriveError
+from boundcalc.numerics import positive_log_real
 from boundcalc.shared_form import too_large_note
 
 CITATION = Citation(authors="Pinto, Rangamani & Poggio",
@@ -19,14 +19,45 @@ CITATION = Citation(authors="Pinto, Rangamani & Poggio",
                     year=2025, venue="ALT", arxiv="2411.13733")
 STATEMENT = "L(f) − L̂_S(f) for a loss 𝓛-Lipschitz in the output with values in [0, 1] (Thm 2 + Thm 12)"
 
+GAP_CAVEAT = ("Gap constant: Pinto et al. Thm 2 prints √(𝓛π)·Ĝ_S + √(9·log(2/δ)/(2m)); their own appendix "
+              "route (Thm 12, Maurer's vector contraction √2·𝓛, R̂ ≤ √(π/2)·Ĝ) gives 2√π·𝓛·Ĝ_S + "
+              "3·√(log(2/δ)/(2m)). The printed constant looks like a typo (docs/references.md §9.1).")
+C_CAVEAT = ("C1, C2 are the universal constants of Maurer's chain rule; their values are not published in any "
+            "source we could reach, so they stay symbols (docs/references.md §9.4).")
+FINITE_CAVEAT = ("Maurer's chain rule is stated for finite Y and F; like the paper, boundcalc applies it to "
+                 "continuous weight classes without the approximation step (docs/references.md §9.5).")
+KAPPA_CAVEAT = ("Eq. (4) prints κ_i = Π_{j≠i}^{d} ‖W_j‖₂; the upper limit d is read as L (typo, "
+                "docs/references.md §9.3).")
+
+
+def derivation_caveats(rules: str, gap: str) -> tuple[str, ...]:
+    """What every bound the composer derives with ``rules`` and gap form ``gap`` must say about this paper."""
+    out = (C_CAVEAT, GAP_CAVEAT + f" Using: {gap}.", FINITE_CAVEAT)
+    return out + (KAPPA_CAVEAT,) if rules == "as_printed" else out
+
 
 def composed_bound(view: NetworkView, rules: str) -> Bound:
     """The composer's bound on the spec with the named rule set (gap constant: derived); NotApplicable when
     the rule set does not cover the spec."""
+    from boundcalc.derivation import derive   # the composer imports this module for the caveats above
+
     try:
         return derive(view.spec, rules=rules, gap="derived", graph=view.graph)
     except DeriveError as err:
         raise NotApplicable(str(err)) from None
+
+
+def composed_numeric(rules: str) -> NumericEvaluation:
+    """The entry hook that evaluates the bound with the composer's rules on numbers, in log space (the rendered
+    formula, O(L²) terms, is never built): one symbolic derivation gives the gap constants."""
+    def evaluate(view: NetworkView, values: dict[str, float]):
+        from boundcalc.derivation import compose_numeric
+
+        bound = composed_bound(view, rules)
+        complexity = (positive_log_real(bound.complexity_coefficient, values)
+                      * compose_numeric(view.spec, values, rules=rules, graph=view.graph))
+        return complexity, complexity + positive_log_real(bound.confidence_term, values)
+    return NumericEvaluation(f"numeric composer, rule set {rules} (log space)", evaluate)
 
 
 def _from_composer(view: NetworkView, rules: str) -> Formula:
@@ -36,7 +67,8 @@ def _from_composer(view: NetworkView, rules: str) -> Formula:
         return Formula(complexity=complexity, gap=complexity + bound.confidence_term, statement=STATEMENT,
                        too_large=too_large_note(bound.written_size, len(bound.terms)))
     complexity = bound.complexity_coefficient * bound.complexity
-    spec_notes = tuple(c for c in bound.caveats if c not in generic_caveats(rules, "derived"))
+    generic = derivation_caveats(rules, "derived") + RULE_SETS[rules].notes
+    spec_notes = tuple(c for c in bound.caveats if c not in generic)
     return Formula(complexity=complexity, gap=complexity + bound.confidence_term, statement=STATEMENT,
                    notes=spec_notes)
 
@@ -62,19 +94,19 @@ def tight(view: NetworkView) -> Formula:
 PINTO_PRINTED = PriorBound(
     key="pinto2024", title=CITATION.title, citation=CITATION, theorem="Thm 7, eq. (4), with Thm 2",
     status="exact",
-    requirements=Requirements(ops=frozenset(AS_PRINTED.rules), activation="1-Lipschitz piecewise-linear "
+    requirements=Requirements(ops=AS_PRINTED.covered_ops(), activation="1-Lipschitz piecewise-linear "
                               "(ReLU, leaky ReLU, identity), bias-free, φ(0) = 0"),
-    build=as_printed,
+    build=as_printed, numeric=composed_numeric("as_printed"),
     summary="(‖X‖_F/m)(‖W₁‖_F√h₁ΠC1‖W_i‖₂ + Σ C1^(L−i)C2·2√(2𝔯_i)κ_i‖W_i‖_F√h_i)",
     caveats=(C_CAVEAT, GAP_CAVEAT + " Using: derived.", FINITE_CAVEAT, KAPPA_CAVEAT) + AS_PRINTED.notes,
 )
 PINTO_TIGHT = PriorBound(
     key="pinto2024_tight", title=CITATION.title + " (rank-free diameter)", citation=CITATION,
     theorem="Thm 7's recursion with D ≤ 2·N (boundcalc 'tight' rules)", status="derived",
-    requirements=Requirements(ops=frozenset(TIGHT.rules), topology="dag",
+    requirements=Requirements(ops=TIGHT.covered_ops(), topology="dag",
                               activation="ρ-Lipschitz maps with φ(0) = 0 (ReLU, leaky ReLU, tanh, identity, "
                               "avgpool, generic 'lipschitz'), bias-free"),
-    build=tight,
+    build=tight, numeric=composed_numeric("tight"),
     summary="(‖X‖_F/m)(‖W₁‖_F√h₁ΠC1‖W_i‖₂ + Σ C1^(L−i)C2·2κ_i‖W_i‖_F√h_i)",
     caveats=(C_CAVEAT, GAP_CAVEAT + " Using: derived.", FINITE_CAVEAT),
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sympy as sp
 
 from boundcalc.bounds.base import Citation, Formula, PriorBound, Requirements
-from boundcalc.bounds.network import PIECEWISE_LINEAR_OPS, NetworkView
+from boundcalc.bounds.network import NetworkView
+from boundcalc.ops import PIECEWISE_LINEAR_OPS
 
 CITATION = Citation(authors="Bartlett, Harvey, Liaw & Mehrabian",
                     title="Nearly-tight VC-dimension and pseudodimension bounds for piecewise linear neural "

@@ -19,7 +19,7 @@ from typing import Any
 import networkx as nx
 import sympy as sp
 
-from boundcalc.calculus import ops
+from boundcalc.calculus import arith
 from boundcalc.calculus.rules import Node, RuleSet, SymbolicQuantities
 from boundcalc.calculus.state import LINEAR_FIELDS, LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
@@ -39,7 +39,7 @@ class ComposedTerm:
     @property
     def value(self) -> Any:
         """The term's contribution to the output width (compact form)."""
-        return ops.mul(*self.factors, self.local.expr)
+        return arith.mul(*self.factors, self.local.expr)
 
 
 @dataclass
@@ -84,11 +84,11 @@ def compose_scope(graph: nx.DiGraph, entering: State, ruleset: RuleSet, q: Symbo
             preds = inputs_of(graph, name)
             inputs = [views[u] for u in preds]
             transfer = _apply(graph, name, inputs, ruleset, q, index)
-            width = ops.add(*(ops.mul(g, x.width) for g, x in zip(transfer.gains, inputs)),
+            width = arith.add(*(arith.mul(g, x.width) for g, x in zip(transfer.gains, inputs)),
                             *(t.expr for t in transfer.terms))
             state = transfer.state._replace(width=width)
             for u, g in zip(preds, transfer.gains):   # an input read twice (add: [a, a]) gains twice
-                gains[(u, name)] = ops.add(gains[(u, name)], g) if (u, name) in gains else g
+                gains[(u, name)] = arith.add(gains[(u, name)], g) if (u, name) in gains else g
             local_terms.extend((name, t, tuple(pending)) for t in transfer.terms)
             for fork in reversed(resolve_at.pop(name, [])):
                 state = _substitute_linear(state, placeholders[fork])
@@ -107,7 +107,7 @@ def compose_scope(graph: nx.DiGraph, entering: State, ruleset: RuleSet, q: Symbo
         expr = term.expr
         for fork in reversed(forks):
             if isinstance(expr, sp.Basic):
-                expr = ops.substitute(expr, placeholders[fork])
+                expr = arith.substitute(expr, placeholders[fork])
         terms.append(ComposedTerm(local=_replace_expr(term, expr), factors=factors[name]))
     return ScopeResult(state=states[output], input_factors=factors[INPUT], terms=terms)
 
@@ -131,7 +131,7 @@ def _placeholders(name: str, state: State) -> tuple[State, dict[sp.Symbol, Any]]
     updates = {}
     for fname in _FIELDS:
         value = getattr(state, fname)
-        if ops.is_zero(value):
+        if arith.is_zero(value):
             continue
         symbol = sp.Dummy(f"{fname}_{name}", positive=True)
         mapping[symbol] = value
@@ -149,13 +149,13 @@ def _substitute_linear(state: State, mapping: dict[sp.Symbol, Any]) -> State:
             continue
         parts = []
         for p, value in mapping.items():
-            coefficient = ops.linear_coefficient(expr, p)
+            coefficient = arith.linear_coefficient(expr, p)
             if coefficient is None or coefficient.has(*mapping):
                 raise DeriveError("internal: a rule is not linear in the state; cannot factor a fork")
-            if not ops.is_zero(coefficient):
-                parts.append(ops.mul(coefficient, value))
+            if not arith.is_zero(coefficient):
+                parts.append(arith.mul(coefficient, value))
         rest = expr.xreplace(zero)
-        updates[fname] = ops.add(*parts, rest)
+        updates[fname] = arith.add(*parts, rest)
     return state._replace(**updates)
 
 
@@ -175,8 +175,8 @@ def _factors(graph: nx.DiGraph, order: list[str], ipdom: dict[str, str], gains: 
             while w != stop:
                 chain.append(rel[w])
                 w = ipdom[w]
-            paths.append(ops.mul(gains[(u, v)], *chain))
-        rel[u] = ops.add(*paths)
+            paths.append(arith.mul(gains[(u, v)], *chain))
+        rel[u] = arith.add(*paths)
         head = () if (rel[u] == 1) else (rel[u],)
         factors[u] = head + factors[stop]
     return factors

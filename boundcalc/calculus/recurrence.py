@@ -21,7 +21,7 @@ from typing import Any
 import networkx as nx
 import sympy as sp
 
-from boundcalc.calculus import ops
+from boundcalc.calculus import arith
 from boundcalc.calculus.compose import compose_scope
 from boundcalc.calculus.rules import RuleSet, SymbolicQuantities
 from boundcalc.calculus.state import LINEAR_FIELDS, LocalTerm, State, Transfer
@@ -42,7 +42,7 @@ def solve_repeat(attrs: dict, entering: State, ruleset: RuleSet, q: SymbolicQuan
 
     entry_symbols = {f: sp.Dummy(f"E_{f}", positive=True) for f in _ALL}
     entry_values = {entry_symbols[f]: getattr(entering, f) for f in _ALL}
-    entry = entering._replace(**{f: (sp.S.Zero if ops.is_zero(getattr(entering, f)) else entry_symbols[f])
+    entry = entering._replace(**{f: (sp.S.Zero if arith.is_zero(getattr(entering, f)) else entry_symbols[f])
                                  for f in _ALL})
     first = compose_scope(attrs["body"], entry, ruleset, q, index=sp.Integer(1))
     x1 = first.state
@@ -62,7 +62,7 @@ def solve_repeat(attrs: dict, entering: State, ruleset: RuleSet, q: SymbolicQuan
     for k in LINEAR_FIELDS:
         expr = sp.sympify(getattr(steady.state, k))
         M[k] = {l: sp.diff(expr, steady_symbols[l]) for l in LINEAR_FIELDS}
-        c[k] = ops.canonical(expr.xreplace(zero))
+        c[k] = arith.canonical(expr.xreplace(zero))
     closed: dict[str, sp.Expr] = {}
     for k in _triangular_order(M, repeat.name):
         closed[k] = _solve_field(k, M, c, closed, getattr(x1, k), t, j, u)
@@ -71,22 +71,22 @@ def solve_repeat(attrs: dict, entering: State, ruleset: RuleSet, q: SymbolicQuan
         """Replace steady placeholders by the closed forms at ``iteration`` (= t − 1)."""
         return expr.xreplace({steady_symbols[l]: closed[l].xreplace({j: iteration}) for l in LINEAR_FIELDS})
 
-    gain_t = ops.canonical(ops.mul(*steady.input_factors))
+    gain_t = arith.canonical(arith.mul(*steady.input_factors))
     tail = _product(gain_t, t, u, sp.Integer(2), n)
     terms: list[LocalTerm] = []
     for term in first.terms:
-        terms.append(LocalTerm(term.local.layer, term.local.kind, ops.mul(term.value, tail), term.local.rule,
+        terms.append(LocalTerm(term.local.layer, term.local.kind, arith.mul(term.value, tail), term.local.rule,
                                term.local.diameter_rule))
     for term in steady.terms:
-        value = at(ops.canonical(term.value), t - 1)
+        value = at(arith.canonical(term.value), t - 1)
         if sp.sympify(value).is_zero:
             continue
-        summand = ops.mul(value, _product(gain_t, t, u, t + 1, n))
+        summand = arith.mul(value, _product(gain_t, t, u, t + 1, n))
         terms.append(LocalTerm(f"{term.local.layer} for {t}=2..{n}", term.local.kind,
                                _sum(summand, t, sp.Integer(2), n), term.local.rule, term.local.diameter_rule))
 
     fields = {k: closed[k].xreplace({j: n}) for k in LINEAR_FIELDS}
-    gain = ops.mul(*first.input_factors, tail)
+    gain = arith.mul(*first.input_factors, tail)
     state = x1._replace(width=None, diameter_rule=steady.state.diameter_rule, **fields)
 
     def enter(expr: Any) -> Any:
@@ -118,9 +118,9 @@ def _solve_field(k: str, M: dict, c: dict, closed: dict, first_value: Any, t: sp
     diag = M[k][k]
 
     def b(at: sp.Expr) -> sp.Expr:
-        parts = [ops.mul(M[k][l].xreplace({t: at}), closed[l].xreplace({j: at - 1}))
+        parts = [arith.mul(M[k][l].xreplace({t: at}), closed[l].xreplace({j: at - 1}))
                  for l in closed if l != k and not M[k][l].is_zero]
-        return ops.canonical(ops.add(*parts, c[k].xreplace({t: at})))
+        return arith.canonical(arith.add(*parts, c[k].xreplace({t: at})))
 
     first_value = sp.sympify(first_value)
     if diag.is_zero:
@@ -128,9 +128,9 @@ def _solve_field(k: str, M: dict, c: dict, closed: dict, first_value: Any, t: sp
         if _numerically_equal(_empty_ranges_as_identity(candidate.xreplace({j: 1})), first_value):
             return candidate
         return sp.Piecewise((first_value, sp.Eq(j, 1)), (candidate, True))
-    head = ops.mul(_product(diag, t, u, sp.Integer(2), j), first_value)
-    body = ops.mul(b(tau), _product(diag.xreplace({t: tau}), tau, u, tau + 1, j))
-    return ops.canonical(ops.add(head, _sum(body, tau, sp.Integer(2), j)))
+    head = arith.mul(_product(diag, t, u, sp.Integer(2), j), first_value)
+    body = arith.mul(b(tau), _product(diag.xreplace({t: tau}), tau, u, tau + 1, j))
+    return arith.canonical(arith.add(head, _sum(body, tau, sp.Integer(2), j)))
 
 
 def _empty_ranges_as_identity(expr: sp.Expr) -> sp.Expr:
@@ -162,7 +162,7 @@ def _sum(summand: sp.Expr, var: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
     if summand.is_zero:
         return sp.S.Zero
     if not summand.has(var):
-        return ops.mul(summand, hi - lo + 1)
+        return arith.mul(summand, hi - lo + 1)
     return sp.Sum(summand, (var, lo, hi))
 
 

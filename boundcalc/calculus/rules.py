@@ -13,15 +13,16 @@ Lemma 6) and G(F(y0)) ≤ f·√h_out·‖y0‖_F (Lemma 10's argument), with y0
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sympy as sp
 
-from boundcalc.calculus import ops
+from boundcalc.calculus import arith
 from boundcalc.calculus.minimum import running_min
 from boundcalc.calculus.state import LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
+from boundcalc.ops import OPS
 from boundcalc.symbols import SymbolTable, layer_symbol
 
 #: per-layer quantity kind -> the spec/regime parameter that fixes it (else the layer's symbol is used)
@@ -102,28 +103,28 @@ def _linear_common(node: Node, q: SymbolicQuantities, x: State, diameter: Any, d
                    min_rank: Any) -> Transfer:
     s = q.layer("s", node)
     f = q.layer("f", node)
-    gaussian_average = ops.mul(f, ops.sqrt(q.value(output_width(node))))  # R(F, Y) ≤ f·√h_out (Lemma 6)
+    gaussian_average = arith.mul(f, arith.sqrt(q.value(output_width(node))))  # R(F, Y) ≤ f·√h_out (Lemma 6)
     terms = []
-    if not ops.is_zero(diameter):
-        terms.append(LocalTerm(node.name, "disturbance", ops.mul(q.C2, diameter, gaussian_average),
+    if not arith.is_zero(diameter):
+        terms.append(LocalTerm(node.name, "disturbance", arith.mul(q.C2, diameter, gaussian_average),
                                rule="C2·D(Z_in)·R(W), R(W) ≤ ‖W‖_F·√h_out (Pinto et al. Lemma 6)",
                                diameter_rule=diameter_rule))
-    if not ops.is_zero(x.anchor):
+    if not arith.is_zero(x.anchor):
         kind = "first layer" if x.single_point else "anchor"
         rule = ("G(W X) ≤ ‖W‖_F·√h_out·‖X‖_F (Pinto et al. Lemma 10)" if x.single_point else
                 "G(F(y0)) ≤ ‖W‖_F·√h_out·‖y0‖_F at the zero-weight point y0")
-        terms.append(LocalTerm(node.name, kind, ops.mul(gaussian_average, x.anchor), rule=rule))
+        terms.append(LocalTerm(node.name, kind, arith.mul(gaussian_average, x.anchor), rule=rule))
     state = State(
         width=None,
-        diameter=ops.mul(2, s, x.image_norm),
-        image_norm=ops.mul(s, x.image_norm),
+        diameter=arith.mul(2, s, x.image_norm),
+        image_norm=arith.mul(s, x.image_norm),
         anchor=sp.S.Zero if isinstance(s, sp.Basic) else 0.0,
-        lipschitz=ops.mul(s, x.lipschitz),
+        lipschitz=arith.mul(s, x.lipschitz),
         min_rank=min_rank,
         single_point=False,
         diameter_rule=f"image-norm: D ≤ 2·‖W‖₂·N(Z_in) at {node.name} (rank-free, tight)",
     )
-    return Transfer(state=state, gains=(ops.mul(q.C1, s),), terms=tuple(terms))
+    return Transfer(state=state, gains=(arith.mul(q.C1, s),), terms=tuple(terms))
 
 
 def linear_tight(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
@@ -142,36 +143,19 @@ def linear_as_printed(node: Node, q: SymbolicQuantities, inputs: list[State]) ->
     if x.single_point:
         diameter = x.diameter
     else:
-        diameter = ops.mul(x.image_norm, ops.sqrt(ops.mul(2, rank_min)), 2)
+        diameter = arith.mul(x.image_norm, arith.sqrt(arith.mul(2, rank_min)), 2)
     rule = ("Lemma 5 as printed: D ≤ ‖X‖_F·√(2·min_{j≤i} rank W_j)·2·Π_{j<i}‖W_j‖₂ "
             "(the printed min includes layer i; Lemma 5's proof supports only j ≤ i−1)")
     transfer = _linear_common(node, q, x, diameter, rule, rank_min)
-    lemma5 = ops.mul(transfer.state.image_norm, ops.sqrt(ops.mul(2, rank_min)), 2)
+    lemma5 = arith.mul(transfer.state.image_norm, arith.sqrt(arith.mul(2, rank_min)), 2)
     return Transfer(state=transfer.state._replace(diameter=lemma5, diameter_rule=rule),
                     gains=transfer.gains, terms=transfer.terms)
 
 
 # -- parameter-free maps ----------------------------------------------------------------------------
 def activation_lipschitz(node: Node, q: SymbolicQuantities) -> Any:
-    """ρ of an elementwise activation or fixed linear map (its Lipschitz constant / operator norm)."""
-    op, p = node.op, node.params
-    if op in ("relu", "identity", "tanh", "flatten"):
-        return 1
-    if op == "leaky_relu":
-        slope = q.value(p["slope"])
-        return ops.maximum(1, abs(slope))
-    if op == "lipschitz":
-        at_zero = sp.sympify(p["at_zero"])
-        if not at_zero.is_zero:
-            raise DeriveError(f"layer {node.name}: the 'lipschitz' activation has φ(0) = {at_zero}, but the "
-                              "chain rule's y0 term vanishes only for the zero network, which needs φ(0) = 0 "
-                              "(Pinto et al. §4.5); use an activation with φ(0) = 0 or shift it")
-        return q.value(p["constant"])
-    if op == "avgpool":
-        # ‖P‖₂ ≤ sqrt(‖P‖₁‖P‖∞): each input is in ≤ ceil(k/s)² windows of weight 1/k²
-        k, s = p["kernel"], p["stride"]
-        return q.value(sp.Rational(-(-k // s), k))
-    raise DeriveError(f"layer {node.name}: no Lipschitz constant known for op {op!r}")
+    """ρ of a parameter-free map (its Lipschitz constant / operator norm), as its op kind declares it."""
+    return OPS[node.op].lipschitz(node.name, node.params, q.value)
 
 
 def elementwise(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
@@ -179,8 +163,8 @@ def elementwise(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Trans
     Gaussian comparison (Sudakov–Fernique), with no C1."""
     (x,) = inputs
     rho = activation_lipschitz(node, q)
-    state = x._replace(diameter=ops.mul(rho, x.diameter), image_norm=ops.mul(rho, x.image_norm),
-                       anchor=ops.mul(rho, x.anchor), lipschitz=ops.mul(rho, x.lipschitz), width=None)
+    state = x._replace(diameter=arith.mul(rho, x.diameter), image_norm=arith.mul(rho, x.image_norm),
+                       anchor=arith.mul(rho, x.anchor), lipschitz=arith.mul(rho, x.lipschitz), width=None)
     return Transfer(state=state, gains=(rho,))
 
 
@@ -188,10 +172,10 @@ def residual_add(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Tran
     """Z = Z_a + Z_b: the sup of a sum is at most the sum of sups, for G, D, N, the anchor and L."""
     state = State(
         width=None,
-        diameter=ops.add(*(x.diameter for x in inputs)),
-        image_norm=ops.add(*(x.image_norm for x in inputs)),
-        anchor=ops.add(*(x.anchor for x in inputs)),
-        lipschitz=ops.add(*(x.lipschitz for x in inputs)),
+        diameter=arith.add(*(x.diameter for x in inputs)),
+        image_norm=arith.add(*(x.image_norm for x in inputs)),
+        anchor=arith.add(*(x.anchor for x in inputs)),
+        lipschitz=arith.add(*(x.lipschitz for x in inputs)),
         min_rank=None,
         single_point=all(x.single_point for x in inputs),
         diameter_rule=f"sum of the branch diameters at {node.name}",
@@ -199,24 +183,51 @@ def residual_add(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Tran
     return Transfer(state=state, gains=tuple(1 for _ in inputs))
 
 
+Refusal = Callable[[str, dict[str, Any]], "str | None"]
+
+
 @dataclass(frozen=True)
 class RuleSet:
+    """Named rules keyed by op kind. With ``maps_by_flag``, every parameter-free single-input kind of the
+    registry (:attr:`boundcalc.ops.OpKind.lipschitz_map`) not listed takes :func:`elementwise`, so a new
+    activation needs no entry here. ``refusals`` give, per op, why a layer's parameters are outside the set."""
+
     name: str
     description: str
     rules: dict[str, Rule]
     notes: tuple[str, ...] = ()
+    maps_by_flag: bool = False
+    refusals: dict[str, Refusal] = field(default_factory=dict)
 
     def rule_for(self, op: str) -> Rule | None:
-        return self.rules.get(op)
+        rule = self.rules.get(op)
+        if rule is None and self.maps_by_flag and op in OPS and OPS[op].lipschitz_map:
+            return elementwise
+        return rule
+
+    def covered_ops(self) -> frozenset[str]:
+        """The registered kinds this set has a rule for."""
+        return frozenset(op for op in OPS if self.rule_for(op) is not None)
+
+    def refusal(self, op: str, name: str, params: dict[str, Any]) -> str | None:
+        """Why layer ``name`` of kind ``op`` is outside this rule set despite its rule (None: it is not)."""
+        check = self.refusals.get(op)
+        return None if check is None else check(name, params)
+
+
+def _numeric_slope(name: str, params: dict[str, Any]) -> str | None:
+    slope = params["slope"]
+    if slope.is_number and abs(slope) <= 1:
+        return None
+    return f"layer {name}: leaky_relu slope {slope} must be a number in [-1, 1]"
 
 
 TIGHT = RuleSet(
     name="tight",
     description="best valid rule per op: rank-free image-norm diameter D ≤ 2·N, residual adds, conv as a "
                 "linear operator",
-    rules={"linear": linear_tight, "conv2d": linear_tight, "relu": elementwise, "leaky_relu": elementwise,
-           "identity": elementwise, "tanh": elementwise, "lipschitz": elementwise, "flatten": elementwise,
-           "avgpool": elementwise, "add": residual_add},
+    rules={"linear": linear_tight, "conv2d": linear_tight, "add": residual_add},
+    maps_by_flag=True,
 )
 AS_PRINTED = RuleSet(
     name="as_printed",
@@ -226,5 +237,6 @@ AS_PRINTED = RuleSet(
     notes=("Lemma 5 is applied with 𝔯_i = min_{j≤i} rank(W_j) as printed in eq. (4); the proof supports "
            "only min_{j≤i−1}, which is ≥ the printed value, so the printed form can be smaller than what "
            "the proof establishes (docs/references.md §9.2).",),
+    refusals={"leaky_relu": _numeric_slope},
 )
 RULE_SETS: dict[str, RuleSet] = {r.name: r for r in (TIGHT, AS_PRINTED)}

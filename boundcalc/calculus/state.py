@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from boundcalc.calculus.ops import Value
+from boundcalc.calculus.arith import Value
 
 #: state fields that rules combine linearly (what symbolic repeats solve as a recurrence)
 LINEAR_FIELDS = ("diameter", "image_norm", "anchor", "lipschitz")

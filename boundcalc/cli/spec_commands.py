@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from boundcalc.calculus.rules import RULE_SETS
 from boundcalc.cli_errors import fail as _fail
-from boundcalc.derive import derive as derive_bound
+from boundcalc.derivation import derive as derive_bound
 from boundcalc.errors import BoundcalcError
 from boundcalc.graph.build import build_graph
 from boundcalc.spec.assign import check_used
@@ -117,11 +116,7 @@ def compare(
 
 @app.command("rules")
 def list_rules() -> None:
-    """List the rule sets and what each one assumes."""
-    table = Table(title="Rule sets")
-    table.add_column("name")
-    table.add_column("ops")
-    table.add_column("description")
-    for ruleset in RULE_SETS.values():
-        table.add_row(ruleset.name, ", ".join(ruleset.rules), ruleset.description)
-    _console().print(table)
+    """List the rule sets, the op kinds each has a rule for, and what each one assumes."""
+    from boundcalc.render.rules import rules_table
+
+    _console().print(rules_table(RULE_SETS.values()))

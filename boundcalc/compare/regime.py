@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import sympy as sp
 
 from boundcalc.errors import BoundcalcError
+from boundcalc.ops import OPS
 from boundcalc.spec.load import Layer, Repeat, Spec
 
 REGIMES = ("none", "uniform")
@@ -40,10 +41,11 @@ def uniform(spec: Spec) -> Regime:
     last = output_layer(spec.layers)
 
     def layer(item: Layer) -> Layer:
-        if item.op not in ("linear", "conv2d"):
+        kind = OPS[item.op]
+        if not kind.flags.weights:
             return item
         params = dict(item.params, spectral=big_b, rank=r, frobenius=frobenius)
-        if item.op == "linear":
+        if kind.dense_matrix:
             if item is not last:
                 params["out"] = h
             params["row_norm"] = sp.sqrt(params["out"]) * frobenius
@@ -61,7 +63,7 @@ def uniform(spec: Spec) -> Regime:
         "s_i → B: every layer's spectral norm ‖W_i‖₂ ≤ B",
         "r_i → r: every layer's rank ≤ r",
         "h_i → h: hidden widths and the input dimension d; the output width keeps its symbol"
-        + (" (conv2d channels and spatial sizes are kept)" if "conv2d" in _ops(spec.layers) else ""),
+        + (" (conv2d channels and spatial sizes are kept)" if _has_conv(spec.layers) else ""),
         "f_i → √r·B, from ‖W‖_F ≤ √rank·‖W‖₂ (so srank(W_i) = f_i²/s_i² ≤ r)",
         "b_i → √(h_out·r)·B, from ‖Wᵀ‖₂,₁ ≤ √h_out·‖W‖_F ≤ √(h_out·r)·‖W‖₂ (dense layers)",
         "‖X‖_F → √m·R, from ‖x_i‖ ≤ R",
@@ -73,17 +75,16 @@ def output_layer(items) -> Layer | None:
     """The dense layer that produces the network's output (its width is the class count k), if the spec
     ends with one at the top level."""
     for item in reversed(items):
-        if isinstance(item, Layer) and item.op == "linear":
+        if isinstance(item, Layer) and OPS[item.op].dense_matrix:
             return item
-        if isinstance(item, Layer) and item.op == "conv2d":
+        if isinstance(item, Layer) and OPS[item.op].flags.weights:
             return None
         if isinstance(item, Repeat):
             return None
     return None
 
 
-def _ops(items) -> set[str]:
-    out: set[str] = set()
-    for item in items:
-        out |= _ops(item.body) if isinstance(item, Repeat) else {item.op}
-    return out
+def _has_conv(items) -> bool:
+    """Some weight layer is not a plain matrix (a convolution: its channels and spatial sizes stay)."""
+    return any(_has_conv(item.body) if isinstance(item, Repeat) else
+               OPS[item.op].flags.weights and not OPS[item.op].dense_matrix for item in items)

@@ -20,6 +20,7 @@ from boundcalc.compare.regime import apply_regime, output_layer
 from boundcalc.domain import Domain, spec_domain
 from boundcalc.errors import BoundcalcError
 from boundcalc.shared_form import is_leaf, post_order
+from boundcalc.ops import OPS
 from boundcalc.spec.load import Layer, Repeat, Spec
 
 DEFAULT_VS = "pinto2024_tight"
@@ -145,8 +146,8 @@ def growth_symbols(spec: Spec) -> dict[str, sp.Symbol]:
             if isinstance(item, Repeat):
                 found |= item.count.free_symbols
                 walk(item.body, None)
-            elif isinstance(item, Layer) and item.op in ("linear", "conv2d"):
-                width = item.params.get("out", item.params.get("channels"))
+            elif isinstance(item, Layer) and OPS[item.op].flags.weights:
+                width = item.params[OPS[item.op].width_field]
                 if item is not output:
                     found |= width.free_symbols
                 rank = item.params.get("rank")

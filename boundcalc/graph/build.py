@@ -20,6 +20,8 @@ from dataclasses import replace
 import networkx as nx
 import sympy as sp
 
+from boundcalc.ops import OPS
+from boundcalc.ops.base import format_shape, same_shape
 from boundcalc.spec.load import Item, Layer, Repeat, Spec
 
 INPUT = "input"
@@ -108,7 +110,7 @@ class _Builder:
         again = self.scope(item.body, after_one, index=item.index, output=None,
                            in_repeat=True)
         after_two = again.nodes[again.graph["output"]]["shape"]
-        if not _same_shape(after_one, after_two):
+        if not same_shape(after_one, after_two):
             raise self.spec.error(item.path, f"repeat body changes the shape each iteration ({format_shape(shape)} -> "
                                   f"{format_shape(after_one)} -> {format_shape(after_two)}); a symbolic count needs a body that "
                                   "keeps its shape after the first iteration")
@@ -162,51 +164,9 @@ def _at_iteration(repeat: Repeat, t: int) -> tuple[Item, ...]:
 
 
 def layer_output_shape(spec: Spec, layer: Layer, shapes: list[tuple], sources: list[str]) -> tuple:
-    """Output shape of ``layer`` given its input shapes; raises SpecError on a mismatch."""
-    op, p = layer.op, layer.params
-    if op != "add" and len(shapes) != 1:
-        raise spec.error(layer.path + ("inputs",), f"{op} takes one input, got {len(shapes)} "
+    """Output shape of ``layer`` given its input shapes (its op kind's rule); raises SpecError on a mismatch."""
+    kind = OPS[layer.op]
+    if not kind.flags.multi_input and len(shapes) != 1:
+        raise spec.error(layer.path + ("inputs",), f"{layer.op} takes one input, got {len(shapes)} "
                          f"({', '.join(sources)})")
-    first = shapes[0]
-    if op == "linear":
-        if len(first) != 1:
-            raise spec.error(layer.path, f"linear needs a vector input but gets shape {format_shape(first)}; "
-                             "add a 'flatten' layer before it")
-        return (p["out"],)
-    if op == "conv2d":
-        if len(first) != 3:
-            raise spec.error(layer.path, f"conv2d needs a [channels, height, width] input, gets {format_shape(first)}")
-        (kh, kw), s, pad = p["kernel"], p["stride"], p["padding"]
-        h = _conv_size(spec, layer, first[1], kh, s, pad)
-        w = _conv_size(spec, layer, first[2], kw, s, pad)
-        return (p["channels"], h, w)
-    if op == "avgpool":
-        if len(first) != 3:
-            raise spec.error(layer.path, f"avgpool needs a [channels, height, width] input, gets {format_shape(first)}")
-        k, s = p["kernel"], p["stride"]
-        return (first[0], _conv_size(spec, layer, first[1], k, s, 0), _conv_size(spec, layer, first[2], k, s, 0))
-    if op == "flatten":
-        return (sp.Mul(*first),)
-    if op == "add":
-        for shape, source in zip(shapes[1:], sources[1:]):
-            if not _same_shape(first, shape):
-                raise spec.error(layer.path, f"width mismatch at add: {sources[0]!r} gives {format_shape(first)} but "
-                                 f"{source!r} gives {format_shape(shape)}")
-        return first
-    return first
-
-
-def _conv_size(spec: Spec, layer: Layer, size: sp.Expr, k: int, stride: int, pad: int) -> sp.Expr:
-    out = sp.floor((size + 2 * pad - k) / stride) + 1
-    if out.is_number and out < 1:
-        raise spec.error(layer.path, f"kernel {k} does not fit an input of size {size} (padding {pad})")
-    return out
-
-
-def _same_shape(a: tuple, b: tuple) -> bool:
-    return len(a) == len(b) and all(sp.expand(x - y) == 0 for x, y in zip(a, b))
-
-
-def format_shape(shape: tuple) -> str:
-    """``(a, b, c)`` for error messages (numbers or symbols)."""
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    return kind.output_shape(layer.params, shapes, lambda message: spec.error(layer.path, message), sources)

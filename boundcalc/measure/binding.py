@@ -17,8 +17,9 @@ import networkx as nx
 import sympy as sp
 
 from boundcalc.errors import BoundcalcError
-from boundcalc.graph.build import INPUT, build_graph, format_shape
+from boundcalc.graph.build import build_graph, format_shape
 from boundcalc.measure.checkpoint import Checkpoint, TensorInfo
+from boundcalc.ops import OPS
 from boundcalc.spec.load import Layer, Repeat, Spec
 
 
@@ -94,17 +95,14 @@ def weight_slots(spec: Spec, graph: nx.DiGraph) -> list[WeightSlot]:
     slots = []
     for node in declaration_order(spec.layers, graph):
         attrs = graph.nodes[node]
-        if attrs["op"] not in ("linear", "conv2d"):
+        kind = OPS[attrs["op"]]
+        if not kind.flags.weights:
             continue
         layer: Layer = attrs["layer"]
         (source,) = list(graph.predecessors(node))
-        in_shape = tuple(int(d) for d in (graph.nodes[source]["shape"] if source != INPUT else graph.nodes[INPUT]["shape"]))
-        p = layer.params
-        if layer.op == "linear":
-            shape = (int(p["out"]), in_shape[0])
-        else:
-            shape = (int(p["channels"]), in_shape[0], *p["kernel"])
-        slots.append(WeightSlot(node, layer, shape, in_shape, _resolve_param(p.get("param"), attrs["index"])))
+        in_shape = tuple(int(d) for d in graph.nodes[source]["shape"])
+        shape = tuple(int(d) for d in kind.weight_shape(layer.params, in_shape))
+        slots.append(WeightSlot(node, layer, shape, in_shape, resolve_param(layer.params.get("param"), attrs["index"])))
     return slots
 
 
@@ -193,7 +191,8 @@ def declaration_order(items: tuple, graph: nx.DiGraph, suffix: str = "") -> list
 _PLACEHOLDER = re.compile(r"\{(\w+)([+-]\d+)?\}")
 
 
-def _resolve_param(param: str | None, index) -> str | None:
+def resolve_param(param: str | None, index) -> str | None:
+    """``param`` with ``{t}``/``{t-1}`` replaced by the iteration ``index`` (unchanged outside repeats)."""
     if param is None or index is None:
         return param
     return _PLACEHOLDER.sub(lambda m: str(int(index) + int(m.group(2) or 0)), param)

@@ -1,8 +1,8 @@
 """Run a spec's graph on data with bound weights: no user model class needed.
 
-Each op has the semantics the chain-rule rules assume (bias-free linear maps unless biases are given,
-elementwise activations, sums at ``add``). The generic ``lipschitz`` activation names only a constant, not a
-function, so a graph containing it cannot be run.
+Each node runs its op kind's forward pass (:mod:`boundcalc.ops`), with the semantics the chain-rule rules
+assume (bias-free linear maps unless biases are given, elementwise activations, sums at ``add``). A kind that
+names only a constant, not a function (the generic ``lipschitz``), says why it cannot be run.
 """
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import math
 
 import networkx as nx
 import torch
-import torch.nn.functional as F
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.graph.build import INPUT, inputs_of
 from boundcalc.limits import MAX_FEATURE_VALUES, MAX_FORWARD_VALUES
+from boundcalc.ops import OPS
 
 
 def forward(graph: nx.DiGraph, x: torch.Tensor, weights: dict[str, torch.Tensor],
@@ -74,9 +74,9 @@ def _values(shape) -> int:
 
 def _check_runnable(graph: nx.DiGraph) -> None:
     for name, attrs in graph.nodes(data=True):
-        if attrs["op"] == "lipschitz":
-            raise BoundcalcError(f"layer {name}: op 'lipschitz' gives only a Lipschitz constant, so the network "
-                                 "cannot be run on data; use relu/leaky_relu/tanh/identity for a forward pass")
+        reason = OPS[attrs["op"]].not_runnable if attrs["op"] in OPS else None
+        if reason is not None:
+            raise BoundcalcError(f"layer {name}: {reason}")
 
 
 def _run(graph: nx.DiGraph, order: list[str], x: torch.Tensor, weights: dict, biases: dict) -> torch.Tensor:
@@ -91,9 +91,10 @@ def _run_all(graph: nx.DiGraph, order: list[str], x: torch.Tensor, weights: dict
         if name == INPUT:
             values[name] = x
             continue
+        kind = OPS[attrs["op"]]
         inputs = [values[u] for u in inputs_of(graph, name)]
-        values[name] = _apply(name, attrs, inputs, weights, biases)
-        if attrs["op"] in ("linear", "conv2d", "add"):
+        values[name] = kind.forward(name, attrs["layer"].params, inputs, weights.get(name), biases.get(name))
+        if kind.flags.weights or kind.flags.multi_input:
             _check_finite(name, values[name])
     return values
 
@@ -104,35 +105,3 @@ def _check_finite(name: str, value: torch.Tensor) -> None:
     if bool(bad.any()):
         raise BoundcalcError(f"the forward pass overflows float64 at layer {name}: its output is ±inf or NaN on "
                              f"{int(bad.sum())} of {value.shape[0]} samples, so nothing can be measured on the data")
-
-
-def _apply(name: str, attrs: dict, inputs: list[torch.Tensor], weights: dict, biases: dict) -> torch.Tensor:
-    op, p = attrs["op"], attrs["layer"].params
-    x = inputs[0]
-    if op == "linear":
-        bias = biases.get(name)
-        return F.linear(x, weights[name].to(torch.float64), None if bias is None else bias.to(torch.float64))
-    if op == "conv2d":
-        bias = biases.get(name)
-        return F.conv2d(x, weights[name].to(torch.float64), None if bias is None else bias.to(torch.float64),
-                        stride=p["stride"], padding=p["padding"])
-    if op == "relu":
-        return F.relu(x)
-    if op == "identity":
-        return x
-    if op == "tanh":
-        return torch.tanh(x)
-    if op == "leaky_relu":
-        if not p["slope"].is_number:
-            raise BoundcalcError(f"layer {name}: leaky_relu slope {p['slope']} needs a value (--set)")
-        return F.leaky_relu(x, float(p["slope"]))
-    if op == "flatten":
-        return x.reshape(x.shape[0], -1)
-    if op == "avgpool":
-        return F.avg_pool2d(x, p["kernel"], p["stride"])
-    if op == "add":
-        total = inputs[0]
-        for other in inputs[1:]:
-            total = total + other
-        return total
-    raise BoundcalcError(f"layer {name}: no forward semantics for op {op!r}")

@@ -20,13 +20,12 @@ from collections.abc import Callable
 import sympy as sp
 
 from boundcalc.errors import BoundcalcError
-from boundcalc.graph.build import INPUT, build_graph
+from boundcalc.graph.build import build_graph
 from boundcalc.limits import MAX_INFERRED_COUNT
-from boundcalc.measure.binding import _resolve_param, declaration_order, weight_candidates
+from boundcalc.measure.binding import declaration_order, resolve_param, weight_candidates
 from boundcalc.measure.checkpoint import Checkpoint
+from boundcalc.ops import OPS, WEIGHT_OPS
 from boundcalc.spec.load import Repeat, Spec
-
-WEIGHT_OPS = ("linear", "conv2d")
 
 
 def concrete_spec(load: Callable[[dict], Spec], checkpoint: Checkpoint,
@@ -85,7 +84,7 @@ def _sizes(spec: Spec, checkpoint: Checkpoint) -> dict[str, int]:
     order = [n for n in declaration_order(spec.layers, graph) if graph.nodes[n]["op"] in WEIGHT_OPS]
     for node in order:
         attrs = graph.nodes[node]
-        param = _resolve_param(attrs["layer"].params.get("param"), attrs["index"])
+        param = resolve_param(attrs["layer"].params.get("param"), attrs["index"])
         if param is not None and param in checkpoint.infos:
             named[node] = checkpoint.infos[param]
     unnamed = iter(i for i in weight_candidates(checkpoint) if i not in named.values())
@@ -96,8 +95,8 @@ def _sizes(spec: Spec, checkpoint: Checkpoint) -> dict[str, int]:
             break
         attrs = graph.nodes[node]
         (source,) = graph.predecessors(node)
-        in_shape = graph.nodes[source]["shape"] if source != INPUT else graph.nodes[INPUT]["shape"]
-        out = attrs["layer"].params["out" if attrs["op"] == "linear" else "channels"]
+        in_shape = graph.nodes[source]["shape"]
+        out = attrs["layer"].params[OPS[attrs["op"]].width_field]
         equations += [(out, info.shape[0], f"layer {node} ({info.name} is {info.shape[0]} wide)"),
                       (in_shape[0], info.shape[1], f"the input of layer {node} ({info.name} reads {info.shape[1]})")]
     known: dict[sp.Symbol, sp.Integer] = {}

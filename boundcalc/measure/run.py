@@ -14,6 +14,7 @@ from boundcalc.measure.binding import Binding, BindingError, bind, concrete_grap
 from boundcalc.measure.checkpoint import Checkpoint, TensorInfo
 from boundcalc.measure.linalg import torch_threads
 from boundcalc.measure.quantities import ConvGeometry, MeasureOptions, WeightMeasurement, measure_weight
+from boundcalc.ops import FOLDABLE_OPS, OPS
 from boundcalc.spec.load import Spec
 
 Progress = Callable[[int, int, str], None]
@@ -120,8 +121,8 @@ def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions
         if reference is not None and fold:
             init_bias = _init_tensor(init, binding.biases.get(slot.node), bias_tensors.get(slot.node))
             reference = _folded(reference, init_bias, slot.node == last)
-        geometry = (ConvGeometry(slot.input_shape[1:], slot.layer.params["stride"], slot.layer.params["padding"])
-                    if slot.layer.op == "conv2d" else None)
+        where = OPS[slot.layer.op].geometry(slot.layer.params, slot.input_shape)
+        geometry = ConvGeometry(**where) if where is not None else None
         model.measurements[slot.node] = measure_weight(matrix, options, tensor=binding.weights[slot.node],
                                                        layer=slot.node, init=reference, geometry=geometry,
                                                        stored_dtype=weight.dtype)
@@ -132,7 +133,7 @@ def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions
 def _check_foldable(binding: Binding, bias_tensors: dict) -> None:
     """Folding keeps a constant 1 through the network: dense layers in a chain, activations with φ(1) = 1."""
     ops = {attrs["op"] for _, attrs in binding.graph.nodes(data=True)} - {"input"}
-    bad = ops - {"linear", "relu", "leaky_relu", "identity", "flatten"}
+    bad = ops - FOLDABLE_OPS
     if bad or any(binding.graph.out_degree(n) > 1 for n in binding.graph.nodes):
         raise BoundcalcError(f"cannot fold biases into a network with {', '.join(sorted(bad)) or 'a residual branch'}; "
                              "folding needs a chain of dense layers with relu/leaky_relu/identity. Pass --biases drop "

@@ -17,7 +17,8 @@ from boundcalc.errors import ExpressionError, SpecError
 from boundcalc.files import FileInputError, read_bytes
 from boundcalc.spec.expr import NAME_PATTERN, NAMES_IN_TEXT, parse_expression
 from boundcalc.spec.field_errors import validate as _validate
-from boundcalc.spec.model import LAYER_MODELS, NAME_PREFIX, RawRepeat, RawSpec
+from boundcalc.ops import OPS
+from boundcalc.spec.model import RawRepeat, RawSpec
 from boundcalc.spec.yaml_source import MAX_BYTES, Path, YamlDocument, format_path, read_yaml
 from boundcalc.symbols import SymbolTable, reserved_reason
 
@@ -292,13 +293,14 @@ class _Resolver:
             return self.repeat(raw["repeat"], path + ("repeat",))
         op = raw.get("op")
         if op is None:
-            raise self.fail(path, f"layer has no 'op' (one of: {', '.join(LAYER_MODELS)})")
-        if not isinstance(op, str) or op not in LAYER_MODELS:
-            raise self.fail(path + ("op",), f"unknown op {op!r} (known: {', '.join(LAYER_MODELS)})",
-                            hint=self._suggest(str(op), LAYER_MODELS))
-        model = _validate(LAYER_MODELS[op], raw, self.document, path)
-        name = self.layer_name(model.name, op, path)
-        params = self.layer_params(model, path)
+            raise self.fail(path, f"layer has no 'op' (one of: {', '.join(OPS)})")
+        if not isinstance(op, str) or op not in OPS:
+            raise self.fail(path + ("op",), f"unknown op {op!r} (known: {', '.join(OPS)})",
+                            hint=self._suggest(str(op), OPS))
+        kind = OPS[op]
+        model = _validate(kind.fields, raw, self.document, path)
+        name = self.layer_name(model.name, kind.prefix, path)
+        params = kind.params(self, model, path)
         line = self.document.line_of(path)
         return Layer(name=name, op=op, inputs=tuple(model.inputs) if model.inputs else None,
                      params=params, path=path, line=line)
@@ -332,9 +334,9 @@ class _Resolver:
                       inputs=tuple(model.inputs) if model.inputs else None, path=path,
                       line=self.document.line_of(path))
 
-    def layer_name(self, given: str | None, op: str, path: Path) -> str:
+    def layer_name(self, given: str | None, prefix: str, path: Path) -> str:
+        """``given``, checked; else ``prefix`` with the next free number (fc1, fc2, relu1 …)."""
         if given is None:
-            prefix = NAME_PREFIX.get(op, op.replace("_", ""))
             n = self.counters.get(prefix, 0) + 1
             while f"{prefix}{n}" in self.names:
                 n += 1
@@ -348,42 +350,6 @@ class _Resolver:
             raise self.fail(path + ("name",), f"duplicate layer name {given!r} (first used on line {first})")
         self.names[given] = path
         return given
-
-    def layer_params(self, model: Any, path: Path) -> dict[str, Any]:
-        op = model.op
-        p: dict[str, Any] = {}
-        if op in ("linear", "conv2d"):
-            width_key = "out" if op == "linear" else "channels"
-            p[width_key] = self.size(getattr(model, width_key), path + (width_key,), width_key)
-            for key in ("spectral", "frobenius", "rank"):
-                value = getattr(model, key)
-                if value is not None:
-                    check = self.size if key == "rank" else self.positive
-                    p[key] = check(value, path + (key,), key)
-            p["param"] = model.param
-        if op == "conv2d":
-            kernel = model.kernel if isinstance(model.kernel, list) else [model.kernel, model.kernel]
-            if len(kernel) != 2 or min(kernel) < 1 or max(kernel) > 1024:
-                raise self.fail(path + ("kernel",), "kernel must be a positive size or [height, width]")
-            if not 1 <= model.stride <= 1024 or not 0 <= model.padding <= 1024:
-                raise self.fail(path, "stride must be ≥ 1 and padding ≥ 0")
-            p.update(kernel=tuple(kernel), stride=model.stride, padding=model.padding)
-        if op == "leaky_relu":
-            slope = self.expr(model.slope, path + ("slope",))
-            if slope.is_number and abs(slope) > 1:
-                raise self.fail(path + ("slope",), f"slope {slope} has |slope| > 1; use 'lipschitz' for that")
-            p["slope"] = slope
-        if op == "lipschitz":
-            p["constant"] = self.positive(model.constant, path + ("constant",), "constant")
-            p["at_zero"] = self.expr(model.at_zero, path + ("at_zero",))
-        if op == "avgpool":
-            stride = model.stride if model.stride is not None else model.kernel
-            if not 1 <= model.kernel <= 1024 or not 1 <= stride <= 1024:
-                raise self.fail(path, "avgpool kernel and stride must be between 1 and 1024")
-            p.update(kernel=model.kernel, stride=stride)
-        if op == "add" and (model.inputs is None or len(model.inputs) < 2):
-            raise self.fail(path, "add needs 'inputs' with at least two layer names")
-        return p
 
     @staticmethod
     def _suggest(name: str, known: Any) -> str | None:

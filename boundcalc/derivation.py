@@ -1,4 +1,8 @@
-"""derive(spec) -> Bound: build the graph, check the rule set applies, compose, collect the account."""
+"""derive(spec) -> Bound: build the graph, check the rule set applies, compose, collect the account.
+
+The derivation is Pinto, Rangamani & Poggio's (Maurer's chain rule, layer by layer); the caveats about that
+paper live with its registry entries (:mod:`boundcalc.bounds.pinto2024`).
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +11,7 @@ import networkx as nx
 import sympy as sp
 
 from boundcalc.bound import GAP_FORMS, Bound, Term
-from boundcalc.calculus import ops
+from boundcalc.calculus import arith
 from boundcalc.calculus.compose import compose_scope
 from boundcalc.calculus.rules import RULE_SETS, NumericQuantities, RuleSet, SymbolicQuantities
 from boundcalc.calculus.state import State
@@ -15,19 +19,9 @@ from boundcalc.domain import spec_domain
 from boundcalc.errors import BoundcalcError, DeriveError
 from boundcalc.graph.build import build_graph
 from boundcalc.numerics import LogReal
+from boundcalc.ops import LIPSCHITZ_MAPS, OPS
 from boundcalc.spec.load import Repeat, Spec
 from boundcalc.symbols import describe
-
-GAP_CAVEAT = ("Gap constant: Pinto et al. Thm 2 prints √(𝓛π)·Ĝ_S + √(9·log(2/δ)/(2m)); their own appendix "
-              "route (Thm 12, Maurer's vector contraction √2·𝓛, R̂ ≤ √(π/2)·Ĝ) gives 2√π·𝓛·Ĝ_S + "
-              "3·√(log(2/δ)/(2m)). The printed constant looks like a typo (docs/references.md §9.1).")
-C_CAVEAT = ("C1, C2 are the universal constants of Maurer's chain rule; their values are not published in any "
-            "source we could reach, so they stay symbols (docs/references.md §9.4).")
-FINITE_CAVEAT = ("Maurer's chain rule is stated for finite Y and F; like the paper, boundcalc applies it to "
-                 "continuous weight classes without the approximation step (docs/references.md §9.5).")
-KAPPA_CAVEAT = ("Eq. (4) prints κ_i = Π_{j≠i}^{d} ‖W_j‖₂; the upper limit d is read as L (typo, "
-                "docs/references.md §9.3).")
-
 
 def get_ruleset(name: str) -> RuleSet:
     try:
@@ -52,10 +46,10 @@ def check_applicable(graph: nx.DiGraph, ruleset: RuleSet) -> None:
             continue
         if ruleset.rule_for(op) is None:
             problems.append(f"layer {name}: op {op!r}")
-        elif ruleset.name == "as_printed" and op == "leaky_relu":
-            slope = attrs["layer"].params["slope"]
-            if not (slope.is_number and abs(slope) <= 1):
-                problems.append(f"layer {name}: leaky_relu slope {slope} must be a number in [-1, 1]")
+        else:
+            refusal = ruleset.refusal(op, name, attrs["layer"].params)
+            if refusal is not None:
+                problems.append(refusal)
     if problems:
         raise DeriveError(f"rule set '{ruleset.name}' covers only {ruleset.description}; use --rules tight",
                           problems)
@@ -84,7 +78,7 @@ def derive(spec: Spec, rules: str = "tight", gap: str = "derived", graph: nx.DiG
              diameter_rule=ct.local.diameter_rule, factors=ct.factors, local=ct.local.expr, samples=m)
         for i, ct in enumerate(result.terms)
     )
-    compact = ops.mul(result.state.width, 1 / m)
+    compact = arith.mul(result.state.width, 1 / m)
     return Bound(spec_name=spec.name, rules=ruleset.name, rules_description=ruleset.description,
                  compact=compact, samples=m, loss_lipschitz=spec.loss.lipschitz, delta=spec.loss.delta,
                  gap_form=gap, terms=terms, assumptions=_assumptions(spec, graph, ruleset, gap),
@@ -134,14 +128,11 @@ def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> t
         + (" (2√π·𝓛, derivable from the paper's appendix)" if gap == "derived" else " (as printed in Thm 2)"),
         f"rule set {ruleset.name}: {ruleset.description}",
     ]
-    activations = sorted({a["op"] for _, a in _all_nodes(graph)} & {"relu", "leaky_relu", "identity", "tanh",
-                                                                   "lipschitz", "avgpool", "flatten"})
+    present = {a["op"] for _, a in _all_nodes(graph)} - {"input", "repeat"}
+    activations = sorted(present & LIPSCHITZ_MAPS)
     if activations:
         out.append("parameter-free maps (ρ-Lipschitz, φ(0) = 0, applied per sample): " + ", ".join(activations))
-    if any(a["op"] == "conv2d" for _, a in _all_nodes(graph)):
-        out.append("conv2d layers are linear operators: s_<conv> is the operator norm on the given input size, "
-                   "f_<conv> the Frobenius norm of the full (Toeplitz) operator (and b_<conv> its (2,1) norm), "
-                   "h_out = channels·height·width")
+    out += [OPS[op].assumption for op in OPS if op in present and OPS[op].assumption]
     for name, attrs in _all_nodes(graph):
         if attrs["op"] == "repeat":
             rep: Repeat = attrs["layer"]
@@ -151,13 +142,12 @@ def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> t
 
 
 def generic_caveats(rules: str, gap: str) -> tuple[str, ...]:
-    """The caveats every bound of rule set ``rules`` carries, whatever the spec."""
+    """The caveats every bound of rule set ``rules`` carries, whatever the spec: the paper's (its registry
+    module says them) and the rule set's own notes."""
+    from boundcalc.bounds.pinto2024 import derivation_caveats
+
     ruleset = get_ruleset(rules)
-    out = [C_CAVEAT, GAP_CAVEAT + f" Using: {gap}.", FINITE_CAVEAT]
-    if ruleset.name == "as_printed":
-        out.append(KAPPA_CAVEAT)
-    out.extend(ruleset.notes)
-    return tuple(out)
+    return derivation_caveats(ruleset.name, gap) + ruleset.notes
 
 
 def spec_caveats(spec: Spec, ruleset: RuleSet, kinds_used: set[str]) -> tuple[str, ...]:
