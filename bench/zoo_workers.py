@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from boundcalc.zoo.manifest import load_zoo  # noqa: E402
-from boundcalc.zoo.run import Settings, ZooTask, run_zoo  # noqa: E402
+from boundcalc.pipeline import EvaluateSettings  # noqa: E402
+from boundcalc.zoo.run import ZooTask, run_zoo  # noqa: E402
 
 
 def make_zoo(folder: Path, models: int) -> Path:
@@ -100,7 +101,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data = make_zoo(folder, args.models)
-        tasks = [ZooTask(m, ROOT / "specs" / "digits_mlp.yaml", data, Settings()) for m in load_zoo(folder)]
+        tasks = [ZooTask(m, ROOT / "specs" / "digits_mlp.yaml", data, EvaluateSettings()) for m in load_zoo(folder)]
         print(f"{len(tasks)} checkpoints; each run starts its own local Dask cluster")
         for repeat in range(args.repeats):
             for method in args.start_methods.split(","):

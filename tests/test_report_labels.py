@@ -139,14 +139,15 @@ def test_evaluate_labels_caveats_and_markdown(digits):
 # -- item 15: zoo summary ---------------------------------------------------------------------------------
 def _summary(n: int):
     from boundcalc.render.zoo import summary_dict, summary_view
-    from boundcalc.zoo.run import Settings, ZooResult, summarise
+    from boundcalc.pipeline import EvaluateSettings
+    from boundcalc.zoo.run import ZooResult, summarise
 
     results = [ZooResult(id=f"m{i}", file=f"m{i}.pt", hyperparameters={"wd": i % 2, "width": i // 2},
                          train_error=0.0, test_error=0.01 * i, gap=0.01 * i, ok=True,
                          bounds={"b": {"status": "derived", "applies": True, "reason": "", "complexity_log10": 1.0,
                                        "gap_log10": float(i), "test_error_bound": 2.0, "vacuous": True}})
                for i in range(n)]
-    summary = summary_dict(results, summarise(results), Settings(), "spec.yaml", "train.npz")
+    summary = summary_dict(results, summarise(results), EvaluateSettings(), "spec.yaml", "train.npz")
     return summary, _text(summary_view(summary))
 
 

@@ -55,14 +55,7 @@ def solve_repeat(attrs: dict, entering: State, ruleset: RuleSet, q: SymbolicQuan
                           f"({x1.min_rank} then {steady.state.min_rank}); with rule set '{ruleset.name}' give "
                           "the body a rank that does not depend on the index, or a numeric count")
 
-    # steady map: M[k][l] = ∂x_k/∂x_l, c[k] = x_k at zero input, as expressions of t
-    M: dict[str, dict[str, sp.Expr]] = {}
-    c: dict[str, sp.Expr] = {}
-    zero = {s: 0 for s in steady_symbols.values()}
-    for k in LINEAR_FIELDS:
-        expr = sp.sympify(getattr(steady.state, k))
-        M[k] = {l: sp.diff(expr, steady_symbols[l]) for l in LINEAR_FIELDS}
-        c[k] = arith.canonical(expr.xreplace(zero))
+    M, c = _affine_map(steady.state, steady_symbols)
     closed: dict[str, sp.Expr] = {}
     for k in _triangular_order(M, repeat.name):
         closed[k] = _solve_field(k, M, c, closed, getattr(x1, k), t, j, u)
@@ -77,13 +70,7 @@ def solve_repeat(attrs: dict, entering: State, ruleset: RuleSet, q: SymbolicQuan
     for term in first.terms:
         terms.append(LocalTerm(term.local.layer, term.local.kind, arith.mul(term.value, tail), term.local.rule,
                                term.local.diameter_rule))
-    for term in steady.terms:
-        value = at(arith.canonical(term.value), t - 1)
-        if sp.sympify(value).is_zero:
-            continue
-        summand = arith.mul(value, _product(gain_t, t, u, t + 1, n))
-        terms.append(LocalTerm(f"{term.local.layer} for {t}=2..{n}", term.local.kind,
-                               _sum(summand, t, sp.Integer(2), n), term.local.rule, term.local.diameter_rule))
+    terms += _steady_terms(steady.terms, at, gain_t, t, u, n)
 
     fields = {k: closed[k].xreplace({j: n}) for k in LINEAR_FIELDS}
     gain = arith.mul(*first.input_factors, tail)
@@ -95,6 +82,32 @@ def solve_repeat(attrs: dict, entering: State, ruleset: RuleSet, q: SymbolicQuan
     state = state._replace(**{k: enter(getattr(state, k)) for k in LINEAR_FIELDS})
     terms = [LocalTerm(tm.layer, tm.kind, enter(tm.expr), tm.rule, tm.diameter_rule) for tm in terms]
     return Transfer(state=state, gains=(enter(gain),), terms=tuple(terms))
+
+
+def _affine_map(state: State, symbols: dict[str, sp.Expr]) -> tuple[dict, dict]:
+    """The steady body as an affine map of its entering fields: M[k][l] = ∂x_k/∂x_l and c[k] = x_k at zero
+    input, as expressions of the index."""
+    zero = {s: 0 for s in symbols.values()}
+    M: dict[str, dict[str, sp.Expr]] = {}
+    c: dict[str, sp.Expr] = {}
+    for k in LINEAR_FIELDS:
+        expr = sp.sympify(getattr(state, k))
+        M[k] = {l: sp.diff(expr, symbols[l]) for l in LINEAR_FIELDS}
+        c[k] = arith.canonical(expr.xreplace(zero))
+    return M, c
+
+
+def _steady_terms(steady_terms, at, gain_t: sp.Expr, t: sp.Symbol, u: sp.Symbol, n: sp.Expr) -> list[LocalTerm]:
+    """The terms of iterations t = 2..n: each steady term at t, times the gains of the iterations after it."""
+    out = []
+    for term in steady_terms:
+        value = at(arith.canonical(term.value), t - 1)
+        if sp.sympify(value).is_zero:
+            continue
+        summand = arith.mul(value, _product(gain_t, t, u, t + 1, n))
+        out.append(LocalTerm(f"{term.local.layer} for {t}=2..{n}", term.local.kind,
+                             _sum(summand, t, sp.Integer(2), n), term.local.rule, term.local.diameter_rule))
+    return out
 
 
 def _triangular_order(M: dict[str, dict[str, sp.Expr]], name: str) -> list[str]:

@@ -1,7 +1,6 @@
 """Commands on a checkpoint: measure, evaluate, collapse."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,12 +9,13 @@ import typer
 from boundcalc.cli_errors import fail as _fail
 from boundcalc.errors import BoundcalcError
 from boundcalc.files import refuse_overwriting
+from boundcalc.option_ranges import WEIGHT_DECAY
 from boundcalc.cli.common import app, ListFormat, _console, _parse_values
 from boundcalc.cli.options import (BiasMode, BiasOpt, BoundKeysOpt, ConstOpt, ConvNorm, ConvOpt, DeltaOpt, EnergyOpt,
                                    InitOpt, PercentileOpt, RankTolOpt, SvdMethod, SvdOpt, TableFormat, TailOpt,
-                                   TrustOpt, UnusedOpt, _bound_keys, _check_margin_and_delta, _check_spec_values,
+                                   TrustOpt, UnusedOpt, _bound_keys, _check_spec_values,
                                    _fail_binding, _load_for_checkpoint, _options, _parse_constants, _progress_bar,
-                                   _spec_output_width, _tracker)
+                                   _tracker)
 
 
 @app.command()
@@ -45,6 +45,7 @@ def measure(
     from boundcalc.measure.binding import BindingError
     from boundcalc.measure.checkpoint import open_checkpoint
     from boundcalc.measure.run import bind_and_measure, measure_checkpoint, skipped_tensors
+    from boundcalc.pipeline import DEFAULT_TAIL_K, output_width
     from boundcalc.render import evaluate as view
 
     try:
@@ -55,8 +56,8 @@ def measure(
         loaded = _load_for_checkpoint(spec, ckpt, values)[0] if spec is not None else None
         if loaded is not None:
             _check_spec_values(values, loaded, has_data=False)
-        options = _options(svd, rank_rtol, energy, tail_k, conv_norm,
-                           default_k=(_spec_output_width(loaded) or 10) if loaded else 10, spectrum=spectrum)
+        default_k = (output_width(loaded) or DEFAULT_TAIL_K) if loaded else DEFAULT_TAIL_K
+        options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=default_k, spectrum=spectrum)
         reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
         folded, notes = False, []
         with _progress_bar("measuring") as progress:
@@ -107,34 +108,20 @@ def evaluate(
     set_: Annotated[list[str], typer.Option("--set", help="Fix a symbol, e.g. --set h=32 or --set m=60000.")] = [],
 ) -> None:
     """Evaluate every applicable bound on CHECKPOINT bound to SPEC: numbers, log10, vacuous or not, assumptions."""
-    from boundcalc.evaluate import evaluate_checkpoint
     from boundcalc.measure.binding import BindingError
-    from boundcalc.measure.checkpoint import open_checkpoint
-    from boundcalc.measure.data import load_npz
+    from boundcalc.pipeline import EvaluateRequest, EvaluateSettings, run_evaluation
     from boundcalc.render import evaluate as view
 
-    _check_margin_and_delta(margin_percentile, delta)
-    if data_test is not None and data is None:
-        _fail("--data-test needs --data (γ is chosen on the training data)")
-    constants = _parse_constants(const)
     keys = _bound_keys(bounds)
     try:
-        values = _parse_values(set_)
-        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
-        loaded, inferred = _load_for_checkpoint(spec, ckpt, values)
-        _check_spec_values(values, loaded, has_data=data is not None)
-        options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=_spec_output_width(loaded) or 10)
-        reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
-        shape = tuple(int(d) for d in loaded.data.shape)
-        train = load_npz(data, shape) if data is not None else None
-        test = load_npz(data_test, shape) if data_test is not None else None
+        settings = EvaluateSettings(
+            constants=_parse_constants(const), percentile=margin_percentile, delta=delta,
+            keys=tuple(keys) if keys else None, biases=biases.value, allow_unused=allow_unused,
+            svd=svd.value, rank_rtol=rank_rtol, energy=energy, tail_k=tail_k, conv_norm=conv_norm.value,
+            trust_checkpoint=trust_checkpoint, values=_parse_values(set_))
+        request = EvaluateRequest(spec, checkpoint, data=data, data_test=data_test, init=init, settings=settings)
         with _progress_bar("measuring") as progress:
-            result = evaluate_checkpoint(loaded, ckpt, options, train=train, test=test, percentile=margin_percentile,
-                                         constants=constants, delta=delta, init=reference, biases=biases.value,
-                                         allow_unused=allow_unused, keys=keys,
-                                         given={k: float(v) for k, v in values.items()}, inferred=inferred,
-                                         on_tensor=_tracker(progress, "measuring"))
-        result.checkpoint = str(checkpoint)
+            result, options = run_evaluation(request, on_tensor=_tracker(progress, "measuring"))
     except BindingError as err:
         _fail_binding(err)
     except BoundcalcError as err:
@@ -153,8 +140,9 @@ def collapse(
     checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
     data: Annotated[Path, typer.Option("--data", help="Data .npz with X and y: the features per layer come from it "
                                        "(at most 2²⁶ values per array, MAX_DATA_VALUES).")],
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="λ the model was trained with: adds "
-                                                          "the ratio dist_K·λ/TCV.")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="λ ≥ 0 the model was trained with: "
+                                                          "adds the ratio dist_K·λ/TCV.",
+                                                          callback=WEIGHT_DECAY.callback)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a per-layer figure (PNG/PDF/SVG; written "
                                                  "atomically, and never over an input).")] = None,
     svd: SvdOpt = SvdMethod.auto,
@@ -172,8 +160,6 @@ def collapse(
     from boundcalc.measure.run import bind_and_measure
     from boundcalc.render import collapse as view
 
-    if weight_decay is not None and not (math.isfinite(weight_decay) and weight_decay >= 0):
-        _fail(f"--weight-decay must be a non-negative number, got {weight_decay}")
     options = _options(svd, rank_rtol, 0.99, None, ConvNorm.fft)
     try:
         ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)

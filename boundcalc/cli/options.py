@@ -11,6 +11,7 @@ from rich.console import Console
 
 from boundcalc.cli_errors import fail as _fail
 from boundcalc.errors import BoundcalcError
+from boundcalc.option_ranges import DELTA, ENERGY, PERCENTILE, RANK_RTOL, TAIL_K
 from boundcalc.spec.assign import check_measured, check_used
 from boundcalc.render.escape import one_line
 from boundcalc.spec.load import load_spec
@@ -44,13 +45,13 @@ class TableFormat(str, Enum):
 SvdOpt = Annotated[SvdMethod, typer.Option("--svd", help="Singular values: 'auto' (float64 Gram eigenvalues when "
                                            "they resolve the rank tolerance, as for float32/16 weights; LAPACK SVD "
                                            "otherwise), 'gram' or 'svd'.")]
-RankTolOpt = Annotated[Optional[float], typer.Option("--rank-rtol", help="Rank counts σ_i > RTOL·σ₁ (default: "
-                                                     "numpy's σ₁·max(m,n)·ε, with ε of float64 for float64 weights "
-                                                     "and of float32 otherwise).")]
+RankTolOpt = Annotated[Optional[float], typer.Option("--rank-rtol", help="Rank counts σ_i > RTOL·σ₁, RTOL in [0, 1) "
+                                                     "(default: numpy's σ₁·max(m,n)·ε, with ε of float64 for float64 "
+                                                     "weights and of float32 otherwise).", callback=RANK_RTOL.callback)]
 EnergyOpt = Annotated[float, typer.Option("--energy", help="Energy rank: smallest k with Σ_(j≤k) σ_j² ≥ "
-                                          "ENERGY·‖W‖_F².")]
-TailOpt = Annotated[Optional[int], typer.Option("--tail-k", help="K of dist_K = √(Σ_(j>K) σ_j²) (default: the "
-                                                "spec's output width, else 10).")]
+                                          "ENERGY·‖W‖_F², ENERGY in (0, 1].", callback=ENERGY.callback)]
+TailOpt = Annotated[Optional[int], typer.Option("--tail-k", help="K ≥ 0 of dist_K = √(Σ_(j>K) σ_j²) (default: the "
+                                                "spec's output width, else 10).", callback=TAIL_K.callback)]
 ConvOpt = Annotated[ConvNorm, typer.Option("--conv-norm", help="Conv operator norm used in bounds: 'fft' (exact "
                                            "circular norm on the padded grid; an upper bound, the default), "
                                            "'power' (power iteration; a lower estimate) or 'reshaped' (matrix "
@@ -69,8 +70,8 @@ UnusedOpt = Annotated[bool, typer.Option("--allow-unused", help="Do not stop whe
 ConstOpt = Annotated[str, typer.Option("--const", help="Values of Maurer's constants, e.g. C1=1,C2=1 (unpublished; "
                                        "stated in the output).")]
 PercentileOpt = Annotated[float, typer.Option("--margin-percentile", help="γ = this percentile of the training "
-                                              "margins.")]
-DeltaOpt = Annotated[float, typer.Option("--delta", help="Confidence parameter δ.")]
+                                              "margins, in (0, 100).", callback=PERCENTILE.callback)]
+DeltaOpt = Annotated[float, typer.Option("--delta", help="Confidence parameter δ in (0, 1).", callback=DELTA.callback)]
 BoundKeysOpt = Annotated[Optional[str], typer.Option("--bounds", "-b", help="Comma-separated bound keys (default: "
                                                      "all).")]
 
@@ -88,13 +89,6 @@ def _check_spec_values(values: dict, loaded, has_data: bool) -> None:
     check_used(loaded)
 
 
-def _check_margin_and_delta(margin_percentile: float, delta: float) -> None:
-    if not 0 < margin_percentile < 100:
-        _fail(f"--margin-percentile must be in (0, 100), got {margin_percentile}")
-    if not 0 < delta < 1:
-        _fail(f"--delta must be in (0, 1), got {delta}")
-
-
 def _bound_keys(bounds: str | None) -> list[str] | None:
     """The --bounds keys, each checked against the registry (a misspelt key fails with a suggestion)."""
     from boundcalc.bounds import get_entry
@@ -110,14 +104,9 @@ def _bound_keys(bounds: str | None) -> list[str] | None:
 
 def _options(svd: SvdMethod, rank_rtol: float | None, energy: float, tail_k: int | None, conv_norm: ConvNorm,
              default_k: int = 10, spectrum: bool = True):
+    """The measurement options (their ranges are checked by the option objects as they are parsed)."""
     from boundcalc.measure.quantities import MeasureOptions
 
-    if not 0 < energy <= 1:
-        _fail(f"--energy must be in (0, 1], got {energy}")
-    if rank_rtol is not None and not 0 <= rank_rtol < 1:
-        _fail(f"--rank-rtol must be in [0, 1), got {rank_rtol}")
-    if tail_k is not None and tail_k < 0:
-        _fail(f"--tail-k must be ≥ 0, got {tail_k}")
     return MeasureOptions(svd=svd.value, rank_rtol=rank_rtol, energy=energy,
                           tail_k=tail_k if tail_k is not None else default_k, conv_norm=conv_norm.value,
                           spectrum=spectrum)
@@ -138,14 +127,6 @@ def _tracker(progress, description: str):
         progress.update(task, completed=done, total=total, name=one_line(name))
 
     return update
-
-
-def _spec_output_width(spec) -> int | None:
-    from boundcalc.measure.binding import concrete_graph
-
-    graph = concrete_graph(spec)
-    shape = graph.nodes[graph.graph["output"]]["shape"]
-    return int(shape[0]) if len(shape) == 1 else None
 
 
 def _fail_binding(err) -> None:

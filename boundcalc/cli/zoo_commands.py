@@ -10,11 +10,12 @@ import typer
 from boundcalc.cli_errors import fail as _fail
 from boundcalc.errors import BoundcalcError
 from boundcalc.files import refuse_overwriting, regular_file
+from boundcalc.option_ranges import WORKERS
 from boundcalc.render.escape import one_line, plain
 from boundcalc.spec.load import load_spec
 from boundcalc.cli.common import app, ListFormat, _console
 from boundcalc.cli.options import (BiasMode, BiasOpt, BoundKeysOpt, ConstOpt, DeltaOpt, PercentileOpt, UnusedOpt,
-                                   _bound_keys, _check_margin_and_delta, _parse_constants, _progress_bar)
+                                   _bound_keys, _parse_constants, _progress_bar)
 
 
 zoo_app = typer.Typer(help="Model zoos: a folder of checkpoints with a models.csv/models.jsonl manifest.",
@@ -31,7 +32,8 @@ def zoo_evaluate(
                                                  "overrides it per model).")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz (X, y): m, ‖X‖_F, margins, γ "
                                                  "(at most 2²⁶ values per array, MAX_DATA_VALUES).")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes of the local Dask cluster.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes (≥ 1) of the local Dask cluster.",
+                                         callback=WORKERS.callback)] = 1,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of an existing Dask scheduler "
                                                      "(e.g. tcp://host:8786) instead of a local cluster.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for results.csv, results.json, summary.json (written "
@@ -51,15 +53,13 @@ def zoo_evaluate(
     from boundcalc.render import zoo as view
     from boundcalc.zoo.manifest import input_files as zoo_input_files
     from boundcalc.zoo.manifest import load_zoo
-    from boundcalc.zoo.run import Settings, ZooTask, run_zoo, summarise
+    from boundcalc.pipeline import EvaluateSettings
+    from boundcalc.zoo.run import ZooTask, run_zoo, summarise
 
-    _check_margin_and_delta(margin_percentile, delta)
-    if workers < 1:
-        _fail(f"--workers must be ≥ 1, got {workers}")
     keys = _bound_keys(bounds)
-    settings = Settings(constants=_parse_constants(const), percentile=margin_percentile, delta=delta,
-                        keys=tuple(keys) if keys else None, biases=biases.value, allow_unused=allow_unused)
     try:
+        settings = EvaluateSettings(constants=_parse_constants(const), percentile=margin_percentile, delta=delta,
+                                    keys=tuple(keys) if keys else None, biases=biases.value, allow_unused=allow_unused)
         models = load_zoo(folder)
         refuse_overwriting(view.output_files(out, plots, keys or list(REGISTRY)),
                            [*zoo_input_files(folder, models), *(p for p in (spec, data) if p is not None)])

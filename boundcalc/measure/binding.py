@@ -119,61 +119,67 @@ def bind(spec: Spec, checkpoint: Checkpoint, graph: nx.DiGraph | None = None) ->
     binding = Binding(graph=graph, slots=slots)
     infos = checkpoint.infos
     taken: set[str] = set()
-    pending: list[WeightSlot] = []
-    outcome: dict[str, BindingRow] = {}
+    outcome = {slot.node: _bind_named(slot, infos, taken) for slot in slots if slot.param is not None}
+    candidates = [i for i in weight_candidates(checkpoint) if i.name not in taken]
     for slot in slots:
         if slot.param is None:
-            pending.append(slot)
-            continue
-        info = infos.get(slot.param)
-        if info is None:
-            close = difflib.get_close_matches(slot.param, list(infos), n=1)
-            outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, None, "missing",
-                                            "no such tensor" + (f"; did you mean {close[0]!r}?" if close else ""))
-        elif not info.is_float:
-            outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, info.shape, "wrong dtype",
-                                            _dtype_detail(info))
-            taken.add(slot.param)
-        elif info.shape != slot.shape:
-            outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, info.shape, "shape mismatch",
-                                            _shape_detail(slot, info))
-            taken.add(slot.param)
-        else:
-            outcome[slot.node] = BindingRow(slot.node, slot.shape, slot.param, info.shape, "bound")
-            taken.add(slot.param)
-    candidates = [i for i in weight_candidates(checkpoint) if i.name not in taken]
-    for slot in pending:
-        match = next((i for i in candidates if i.name not in taken and i.shape == slot.shape), None)
-        if match is None:
-            nxt = next((i for i in candidates if i.name not in taken and len(i.shape) == len(slot.shape)), None)
-            not_float = next((i for i in infos.values() if not i.is_float and i.shape == slot.shape
-                              and i.name not in taken), None)
-            if not_float is not None:
-                detail = _dtype_detail(not_float)
-            else:
-                detail = ("no unbound tensor has this shape" +
-                          (f" (next candidate {nxt.name} has {format_shape(nxt.shape)})" if nxt else ""))
-            outcome[slot.node] = BindingRow(slot.node, slot.shape, None, None, "no tensor left", detail)
-            continue
-        taken.add(match.name)
-        outcome[slot.node] = BindingRow(slot.node, slot.shape, match.name, match.shape, "bound")
+            outcome[slot.node] = _bind_by_shape(slot, candidates, infos, taken)
     for slot in slots:
         row = outcome[slot.node]
         binding.rows.append(row)
         if row.status == "bound":
             binding.weights[slot.node] = row.tensor
-            bias = _bias_name(row.tensor)
-            if bias in infos:
-                taken.add(bias)
-                if infos[bias].shape != (slot.shape[0],):
-                    binding.rows.append(BindingRow(slot.node, (slot.shape[0],), bias, infos[bias].shape,
-                                                   "shape mismatch", "bias length differs from the layer's width"))
-                else:
-                    binding.biases[slot.node] = bias
+            _attach_bias(binding, slot, infos, taken)
     for info in infos.values():
         if info.is_float and info.name not in taken:
             binding.rows.append(BindingRow("—", None, info.name, info.shape, "unused"))
     return binding
+
+
+def _bind_named(slot: WeightSlot, infos: dict[str, TensorInfo], taken: set[str]) -> BindingRow:
+    """The row of a layer with ``param:``: its tensor, or why it cannot be used (the name is taken either way)."""
+    info = infos.get(slot.param)
+    if info is None:
+        close = difflib.get_close_matches(slot.param, list(infos), n=1)
+        return BindingRow(slot.node, slot.shape, slot.param, None, "missing",
+                          "no such tensor" + (f"; did you mean {close[0]!r}?" if close else ""))
+    taken.add(slot.param)
+    if not info.is_float:
+        return BindingRow(slot.node, slot.shape, slot.param, info.shape, "wrong dtype", _dtype_detail(info))
+    if info.shape != slot.shape:
+        return BindingRow(slot.node, slot.shape, slot.param, info.shape, "shape mismatch", _shape_detail(slot, info))
+    return BindingRow(slot.node, slot.shape, slot.param, info.shape, "bound")
+
+
+def _bind_by_shape(slot: WeightSlot, candidates: list[TensorInfo], infos: dict[str, TensorInfo],
+                   taken: set[str]) -> BindingRow:
+    """The row of a layer without ``param:``: the next unbound candidate of its shape, or why there is none."""
+    match = next((i for i in candidates if i.name not in taken and i.shape == slot.shape), None)
+    if match is not None:
+        taken.add(match.name)
+        return BindingRow(slot.node, slot.shape, match.name, match.shape, "bound")
+    nxt = next((i for i in candidates if i.name not in taken and len(i.shape) == len(slot.shape)), None)
+    not_float = next((i for i in infos.values() if not i.is_float and i.shape == slot.shape and i.name not in taken),
+                     None)
+    if not_float is not None:
+        detail = _dtype_detail(not_float)
+    else:
+        detail = ("no unbound tensor has this shape" +
+                  (f" (next candidate {nxt.name} has {format_shape(nxt.shape)})" if nxt else ""))
+    return BindingRow(slot.node, slot.shape, None, None, "no tensor left", detail)
+
+
+def _attach_bias(binding: Binding, slot: WeightSlot, infos: dict[str, TensorInfo], taken: set[str]) -> None:
+    """The bias named like the bound weight (``weight`` → ``bias``), if the checkpoint has one of the right length."""
+    bias = _bias_name(binding.weights[slot.node])
+    if bias not in infos:
+        return
+    taken.add(bias)
+    if infos[bias].shape != (slot.shape[0],):
+        binding.rows.append(BindingRow(slot.node, (slot.shape[0],), bias, infos[bias].shape, "shape mismatch",
+                                       "bias length differs from the layer's width"))
+    else:
+        binding.biases[slot.node] = bias
 
 
 def declaration_order(items: tuple, graph: nx.DiGraph, suffix: str = "") -> list[str]:

@@ -104,11 +104,6 @@ def binding_table(binding: Binding) -> Table:
     return table
 
 
-def binding_dicts(binding: Binding) -> list[dict[str, Any]]:
-    return [{"layer": r.node, "expects": _list(r.expected), "tensor": r.tensor, "has": _list(r.found),
-             "status": r.status, "detail": r.detail} for r in binding.rows]
-
-
 # -- evaluate -----------------------------------------------------------------------------------------
 def _flag(b: BoundValue) -> str:
     if b.vacuous is None:
@@ -241,7 +236,3 @@ def _jsonable(value: Any) -> Any:
 
 def _shape(shape) -> str:
     return "—" if shape is None else "×".join(map(str, shape))
-
-
-def _list(shape) -> list[int] | None:
-    return None if shape is None else list(shape)

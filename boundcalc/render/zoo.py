@@ -18,7 +18,8 @@ from boundcalc.files import write_text_atomic
 from boundcalc.render.evaluate import num
 from boundcalc.render.json_ import finite
 from boundcalc.render.plots import scatter
-from boundcalc.zoo.run import BoundSummary, Settings, ZooResult, not_applicable
+from boundcalc.pipeline import EvaluateSettings
+from boundcalc.zoo.run import BoundSummary, ZooResult, not_applicable
 from boundcalc.zoo.stats import MIN_MODELS
 
 NOTES = (
@@ -51,7 +52,7 @@ def _cell(value) -> str:
     return "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else repr(value)
 
 
-def summary_dict(results: list[ZooResult], summary: list[BoundSummary], settings: Settings, spec: str,
+def summary_dict(results: list[ZooResult], summary: list[BoundSummary], settings: EvaluateSettings, spec: str,
                  data: str | None) -> dict:
     failed = [{"id": r.id, "file": r.file, "error": r.error} for r in results if not r.ok]
     return finite({

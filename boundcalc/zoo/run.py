@@ -2,7 +2,6 @@
 scheduler), and summarise how each bound ranks the models against their measured gap."""
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import multiprocessing
@@ -12,28 +11,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from boundcalc.errors import BoundcalcError
+from boundcalc.pipeline import EvaluateRequest, EvaluateSettings, run_evaluation
 from boundcalc.zoo.manifest import ZooError, ZooModel
 from boundcalc.zoo.stats import granulated_psi, kendall_p_value, kendall_tau
 
 
 @dataclass(frozen=True)
-class Settings:
-    """What every model is evaluated with (the same numbers as ``boundcalc evaluate``'s options)."""
-
-    constants: dict[str, float] = field(default_factory=lambda: {"C1": 1.0, "C2": 1.0})
-    percentile: float = 10.0
-    delta: float = 0.05
-    keys: tuple[str, ...] | None = None
-    biases: str = "fold"
-    allow_unused: bool = False
-
-
-@dataclass(frozen=True)
 class ZooTask:
+    """One model to evaluate with the zoo's settings (the same pipeline and defaults as ``boundcalc evaluate``)."""
+
     model: ZooModel
     spec: Path
     data: Path | None
-    settings: Settings
+    settings: EvaluateSettings = field(default_factory=EvaluateSettings)
 
 
 @dataclass
@@ -109,55 +99,9 @@ def evaluate_model(task: ZooTask) -> ZooResult:
 def _evaluate(task: ZooTask):
     import torch
 
-    from boundcalc.evaluate import evaluate_checkpoint
-    from boundcalc.measure.checkpoint import open_checkpoint
-    from boundcalc.measure.infer import concrete_spec
-    from boundcalc.measure.quantities import MeasureOptions
-    from boundcalc.spec.load import load_spec
-
     torch.set_num_threads(1)    # one model per worker process; parallelism comes from the workers
-    checkpoint = open_checkpoint(task.model.file)
-    spec, concrete = _spec(str(task.spec), _stamp(task.spec))
-    inferred: dict[str, int] = {}
-    if not concrete:            # symbolic sizes: read them from this model's tensor shapes
-        spec, inferred = concrete_spec(lambda values: load_spec(task.spec, values=values), checkpoint, {})
-    train = (_data(str(task.data), _stamp(task.data), tuple(int(d) for d in spec.data.shape))
-             if task.data is not None else None)
-    s = task.settings
-    return evaluate_checkpoint(spec, checkpoint, MeasureOptions(), train=train, test=None,
-                               percentile=s.percentile, constants=s.constants, delta=s.delta, biases=s.biases,
-                               allow_unused=s.allow_unused, keys=list(s.keys) if s.keys else None, inferred=inferred)
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    """Modification time and size: part of the cache keys below, so a worker of a long-lived scheduler never
-    reuses a spec or data file that has changed since it was read."""
-    try:
-        stat = Path(path).stat()
-    except OSError:
-        return (0, 0)       # the loader reports the missing file
-    return (stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=8)
-def _spec(path: str, stamp: tuple[int, int]):
-    """The spec at ``path`` and whether its sizes are all numbers (else they are inferred per model)."""
-    from boundcalc.measure.binding import concrete_graph
-    from boundcalc.spec.load import load_spec
-
-    spec = load_spec(path)
-    try:
-        concrete_graph(spec)
-    except BoundcalcError:
-        return spec, False
-    return spec, True
-
-
-@functools.lru_cache(maxsize=4)
-def _data(path: str, stamp: tuple[int, int], shape: tuple[int, ...]):
-    from boundcalc.measure.data import load_npz
-
-    return load_npz(path, shape)
+    request = EvaluateRequest(task.spec, task.model.file, data=task.data, settings=task.settings)
+    return run_evaluation(request)[0]
 
 
 def default_start_method() -> str:
@@ -230,7 +174,7 @@ def not_applicable(results: list[ZooResult]) -> dict[str, str]:
 
 #: what a worker imports to evaluate a model (about 3.5 s in a fresh process)
 WORKER_MODULES = ("torch", "boundcalc.evaluate", "boundcalc.measure.checkpoint", "boundcalc.measure.quantities",
-                  "boundcalc.measure.infer", "boundcalc.spec.load")
+                  "boundcalc.measure.infer", "boundcalc.spec.load", "boundcalc.spec.assign", "boundcalc.measure.data")
 
 
 def _import_worker_modules() -> None:
