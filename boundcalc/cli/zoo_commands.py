@@ -49,28 +49,15 @@ def zoo_evaluate(
 ) -> None:
     """Evaluate every bound on every model of a zoo (in parallel on Dask): Kendall τ and granulated Ψ against
     the measured gap, the non-vacuous fraction, results as CSV/JSON, optional scatter plots."""
-    from boundcalc.bounds import REGISTRY
-    from boundcalc.render import zoo as view
-    from boundcalc.zoo.manifest import input_files as zoo_input_files
-    from boundcalc.zoo.manifest import load_zoo
     from boundcalc.pipeline import EvaluateSettings
-    from boundcalc.zoo.run import ZooTask, run_zoo, summarise
+    from boundcalc.render import zoo as view
+    from boundcalc.zoo.run import run_zoo, summarise
 
     keys = _bound_keys(bounds)
     try:
         settings = EvaluateSettings(constants=_parse_constants(const), percentile=margin_percentile, delta=delta,
                                     keys=tuple(keys) if keys else None, biases=biases.value, allow_unused=allow_unused)
-        models = load_zoo(folder)
-        refuse_overwriting(view.output_files(out, plots, keys or list(REGISTRY)),
-                           [*zoo_input_files(folder, models), *(p for p in (spec, data) if p is not None)])
-        missing = [m.id for m in models if m.spec is None and spec is None]
-        if missing:
-            _fail(f"no spec for model {missing[0]!r} ({len(missing)} in all): pass --spec or add a 'spec' column")
-        if spec is not None:
-            load_spec(spec)   # a broken shared spec is one error, not one per model
-        if data is not None:
-            regular_file(data, "data file")
-        tasks = [ZooTask(m, m.spec or spec.resolve(), data.resolve() if data else None, settings) for m in models]
+        tasks = _zoo_tasks(folder, spec, data, out, plots, settings)
         with _progress_bar("models") as progress:
             task = progress.add_task("models", total=len(tasks), name="")
             results = run_zoo(tasks, workers=workers, scheduler=scheduler,
@@ -89,3 +76,24 @@ def zoo_evaluate(
         console.print(view.summary_view(summary))
         console.print(plain("written: " + ", ".join(str(p) for p in written)))
 
+
+
+def _zoo_tasks(folder: Path, spec: Path | None, data: Path | None, out: Path, plots: Path | None, settings) -> list:
+    """One task per model of the zoo, after the checks that must fail once, before any work: outputs that would
+    overwrite an input, models without a spec, a broken shared spec, a data path that is not a regular file."""
+    from boundcalc.bounds import REGISTRY
+    from boundcalc.render.zoo import output_files
+    from boundcalc.zoo.manifest import input_files, load_zoo
+    from boundcalc.zoo.run import ZooTask
+
+    models = load_zoo(folder)
+    refuse_overwriting(output_files(out, plots, list(settings.keys or REGISTRY)),
+                       [*input_files(folder, models), *(p for p in (spec, data) if p is not None)])
+    missing = [m.id for m in models if m.spec is None and spec is None]
+    if missing:
+        _fail(f"no spec for model {missing[0]!r} ({len(missing)} in all): pass --spec or add a 'spec' column")
+    if spec is not None:
+        load_spec(spec)   # a broken shared spec is one error, not one per model
+    if data is not None:
+        regular_file(data, "data file")
+    return [ZooTask(m, m.spec or spec.resolve(), data.resolve() if data else None, settings) for m in models]

@@ -63,6 +63,8 @@ class OpKind:
     not_runnable: ClassVar[str | None] = None
     #: what derive's assumptions say about layers of this kind (None: nothing beyond the generic lines)
     assumption: ClassVar[str | None] = None
+    #: a smallest use, for docs and the registry sweep test: (input shape, spec items ending in this kind)
+    example: ClassVar[tuple[tuple[int, ...], tuple[dict, ...]]] = ((4,), ())
 
     @property
     def prefix(self) -> str:

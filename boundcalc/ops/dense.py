@@ -71,6 +71,7 @@ class Linear(OpKind):
     name_prefix = "fc"
     input_rank = 1
     width_field = "out"
+    example = ((4,), ({"op": "linear", "out": 3},))
 
     def params(self, reader, model, path):
         return weight_params(self, reader, model, path)
@@ -98,6 +99,7 @@ class Conv2d(OpKind):
     name_prefix = "conv"
     input_rank = 3
     width_field = "channels"
+    example = ((2, 5, 5), ({"op": "conv2d", "channels": 3, "kernel": 3, "stride": 2, "padding": 1},))
     assumption = ("conv2d layers are linear operators: s_<conv> is the operator norm on the given input size, "
                   "f_<conv> the Frobenius norm of the full (Toeplitz) operator (and b_<conv> its (2,1) norm), "
                   "h_out = channels·height·width")

@@ -51,6 +51,7 @@ class _Unit(OpKind):
 class Relu(_Unit):
     name = "relu"
     flags = RELU_LIKE
+    example = ((4,), ("relu",))
     summary = "max(x, 0) per coordinate"
 
     def forward(self, name, params, inputs, weight=None, bias=None):
@@ -62,6 +63,7 @@ class Relu(_Unit):
 class Identity(_Unit):
     name = "identity"
     flags = RELU_LIKE
+    example = ((4,), ("identity",))
     summary = "x (no activation)"
 
     def forward(self, name, params, inputs, weight=None, bias=None):
@@ -71,6 +73,7 @@ class Identity(_Unit):
 class Tanh(_Unit):
     name = "tanh"
     flags = Flags(pointwise=True, one_lipschitz=True)
+    example = ((4,), ("tanh",))
     summary = "tanh per coordinate (ρ = 1, φ(0) = 0)"
 
     def forward(self, name, params, inputs, weight=None, bias=None):
@@ -84,6 +87,7 @@ class LeakyRelu(OpKind):
     fields = LeakyReluFields
     flags = RELU_LIKE    # 1-Lipschitz for a numeric slope (params() refuses |slope| > 1); rules use max(1, |slope|)
     summary = "x for x ≥ 0, slope·x below (|slope| ≤ 1)"
+    example = ((4,), ({"op": "leaky_relu", "slope": 0.1},))
 
     def params(self, reader, model, path):
         slope = reader.expr(model.slope, path + ("slope",))
@@ -107,6 +111,7 @@ class GenericLipschitz(OpKind):
     fields = LipschitzFields
     flags = Flags(pointwise=True, zero_at_zero=False)   # φ(0) = at_zero, checked by lipschitz()
     summary = "any elementwise map with Lipschitz constant 'constant' and φ(0) = 'at_zero'"
+    example = ((4,), ({"op": "lipschitz", "constant": 2},))
     not_runnable = ("op 'lipschitz' gives only a Lipschitz constant, so the network cannot be run on data; use "
                     "relu/leaky_relu/tanh/identity for a forward pass")
 

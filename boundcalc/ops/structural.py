@@ -38,6 +38,7 @@ class Add(OpKind):
     fields = AddFields
     flags = Flags(homogeneous=True, piecewise_linear=True, multi_input=True)
     summary = "sum of two or more layers of one shape (residual skips: inputs: [b, input])"
+    example = ((4,), ({"op": "linear", "name": "a", "out": 4}, {"op": "add", "inputs": ["a", "input"]}))
 
     def params(self, reader, model, path):
         if model.inputs is None or len(model.inputs) < 2:
@@ -65,6 +66,7 @@ class Flatten(OpKind):
     flags = Flags(homogeneous=True, piecewise_linear=True, pointwise=True, one_lipschitz=True, foldable_bias=True,
                   reshape=True)
     summary = "channels × height × width → one vector (a reordering: ρ = 1)"
+    example = ((2, 3, 3), ("flatten",))
 
     def output_shape(self, params, shapes, fail: Fail, sources=()):
         return (sp.Mul(*shapes[0]),)
@@ -83,6 +85,7 @@ class AvgPool(OpKind):
     flags = Flags(homogeneous=True, piecewise_linear=True, one_lipschitz=True)
     summary = "mean over kernel × kernel windows moved by stride (default: the kernel), no padding"
     input_rank = 3
+    example = ((2, 5, 5), ({"op": "avgpool", "kernel": 3, "stride": 2},))
 
     def params(self, reader, model, path):
         stride = model.stride if model.stride is not None else model.kernel
