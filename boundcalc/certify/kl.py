@@ -26,7 +26,9 @@ def binary_kl(q: float, p: float) -> float:
         return math.inf
     out = 0.0
     if q > 0.0:
-        out += q * math.log(q / p)
+        # ln(q/p) = −log1p((p − q)/q): no rounded ratio q/p, whose error (1e-16 absolute in the log) would swamp
+        # a divergence of 1e-8
+        out -= q * math.log1p((p - q) / q)
     if q < 1.0:
         # ln((1−q)/(1−p)) = log1p((p − q)/(1 − p))
         out += (1.0 - q) * math.log1p((p - q) / (1.0 - p))
