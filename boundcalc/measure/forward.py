@@ -32,6 +32,15 @@ def forward(graph: nx.DiGraph, x: torch.Tensor, weights: dict[str, torch.Tensor]
     return torch.cat(outputs).reshape(x.shape[0], -1)
 
 
+def forward_with_grad(graph: nx.DiGraph, x: torch.Tensor, weights: dict[str, torch.Tensor],
+                      biases: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Outputs (m, k) of the graph on ``x`` in one batch, float64, with gradients flowing to the weight and bias
+    tensors (for optimising a posterior over them; :func:`forward` is the measuring path, without gradients)."""
+    _check_runnable(graph)
+    order = list(nx.topological_sort(graph))
+    return _run(graph, order, x.to(torch.float64), weights, biases or {}).reshape(x.shape[0], -1)
+
+
 def layer_inputs(graph: nx.DiGraph, x: torch.Tensor, weights: dict[str, torch.Tensor],
                  biases: dict[str, torch.Tensor] | None = None, batch: int | None = None) -> dict[str, torch.Tensor]:
     """The input of every weight layer (a node with a weight), flattened per sample: (m, features), float64.

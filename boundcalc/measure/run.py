@@ -44,7 +44,7 @@ def measure_checkpoint(checkpoint: Checkpoint, options: MeasureOptions, init: Ch
         for done, name in enumerate(names):
             on_tensor(done, len(names), name)
             weight = checkpoint.tensor(name)
-            out.append(measure_weight(weight, options, tensor=name, init=_init_tensor(init, name, weight)))
+            out.append(measure_weight(weight, options, tensor=name, init=init_tensor(init, name, weight)))
     on_tensor(len(names), len(names), "")
     return out
 
@@ -96,14 +96,7 @@ def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions
     left out of the forward pass too) and 'keep' (biases used in the forward pass; for diagnostics)."""
     if biases not in BIAS_MODES:
         raise BoundcalcError(f"unknown bias mode {biases!r} (known: {', '.join(BIAS_MODES)})")
-    graph = concrete_graph(spec)
-    binding = bind(spec, checkpoint, graph)
-    if not binding.ok(allow_unused):
-        what = (f"{len(binding.problems)} layer problem(s) (" +
-                "; ".join(f"{row.node}: {row.detail or row.status}" for row in binding.problems) + ")"
-                if binding.problems else
-                f"{len(binding.unused)} unused tensor(s) (pass --allow-unused to ignore them)")
-        raise BindingError(f"{checkpoint.path} does not fit {spec.file}: {what}", binding)
+    binding = checked_binding(spec, checkpoint, allow_unused)
     weights = {node: checkpoint.tensor(name) for node, name in binding.weights.items()}
     bias_tensors = {node: checkpoint.tensor(name) for node, name in binding.biases.items()}
     fold = biases == "fold" and bool(bias_tensors)
@@ -117,9 +110,9 @@ def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions
         on_tensor(done, len(binding.slots), slot.node)
         weight = weights[slot.node]
         matrix = _folded(weight, bias_tensors.get(slot.node), slot.node == last) if fold else weight
-        reference = _init_tensor(init, binding.weights[slot.node], weight)
+        reference = init_tensor(init, binding.weights[slot.node], weight)
         if reference is not None and fold:
-            init_bias = _init_tensor(init, binding.biases.get(slot.node), bias_tensors.get(slot.node))
+            init_bias = init_tensor(init, binding.biases.get(slot.node), bias_tensors.get(slot.node))
             reference = _folded(reference, init_bias, slot.node == last)
         where = OPS[slot.layer.op].geometry(slot.layer.params, slot.input_shape)
         geometry = ConvGeometry(**where) if where is not None else None
@@ -128,6 +121,20 @@ def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions
                                                        stored_dtype=weight.dtype)
     on_tensor(len(binding.slots), len(binding.slots), "")
     return model
+
+
+def checked_binding(spec: Spec, checkpoint: Checkpoint, allow_unused: bool = False) -> Binding:
+    """``spec`` bound to ``checkpoint``; BindingError with the full report when a layer has no fitting tensor
+    (or a tensor is left unused, unless ``allow_unused``)."""
+    graph = concrete_graph(spec)
+    binding = bind(spec, checkpoint, graph)
+    if not binding.ok(allow_unused):
+        what = (f"{len(binding.problems)} layer problem(s) (" +
+                "; ".join(f"{row.node}: {row.detail or row.status}" for row in binding.problems) + ")"
+                if binding.problems else
+                f"{len(binding.unused)} unused tensor(s) (pass --allow-unused to ignore them)")
+        raise BindingError(f"{checkpoint.path} does not fit {spec.file}: {what}", binding)
+    return binding
 
 
 def _check_foldable(binding: Binding, bias_tensors: dict) -> None:
@@ -154,7 +161,8 @@ def _folded(weight: torch.Tensor, bias: torch.Tensor | None, last: bool) -> torc
     return torch.cat([top, carry], dim=0)
 
 
-def _init_tensor(init: Checkpoint | None, name: str | None, like: torch.Tensor | None) -> torch.Tensor | None:
+def init_tensor(init: Checkpoint | None, name: str | None, like: torch.Tensor | None) -> torch.Tensor | None:
+    """Tensor ``name`` of the reference checkpoint ``init``, checked to have the shape of ``like``."""
     if init is None or name is None or like is None:
         return None
     if name not in init.infos:
@@ -166,4 +174,4 @@ def _init_tensor(init: Checkpoint | None, name: str | None, like: torch.Tensor |
     return reference
 
 
-__all__ = ["measure_checkpoint", "skipped_tensors", "UNINDEXED", "bind_and_measure", "BoundModel", "BindingError", "BIAS_MODES"]
+__all__ = ["measure_checkpoint", "skipped_tensors", "UNINDEXED", "bind_and_measure", "checked_binding", "init_tensor", "BoundModel", "BindingError", "BIAS_MODES"]
