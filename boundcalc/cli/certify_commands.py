@@ -96,28 +96,17 @@ def certify(
 ) -> None:
     """A certificate: an upper bound, with probability ≥ 1 − δ, on the error of a stated classifier built from
     CHECKPOINT (a Gaussian posterior around it, or a quantised copy), with every term shown."""
-    from boundcalc.certify.network import bind_network
     from boundcalc.certify.options import CertifyOptions
     from boundcalc.certify.run import certify as run_certify
     from boundcalc.measure.binding import BindingError
-    from boundcalc.measure.checkpoint import open_checkpoint
-    from boundcalc.measure.data import load_npz
     from boundcalc.render import certify as view
 
     try:
         options = CertifyOptions(method=method.value, prior=prior.value, prior_fraction=prior_fraction,
                                  fit=fit.value, objective=objective.value, bound=bound.value, delta=delta,
                                  mc_samples=mc_samples, seed=seed, subspace=subspace, epochs=epochs).check()
-        values = _parse_values(set_)
-        ckpt = open_checkpoint(checkpoint, trust=trust_checkpoint)
-        loaded = _load_for_checkpoint(spec, ckpt, values)[0]
-        _check_spec_values(values, loaded, has_data=True)
-        network = bind_network(loaded, ckpt, allow_unused)
-        reference = (network.vector_from(open_checkpoint(init, trust=trust_checkpoint), "--init")
-                     if init is not None else None)
-        shape = tuple(int(d) for d in loaded.data.shape)
-        train = load_npz(data, shape)
-        test = load_npz(data_test, shape) if data_test is not None else None
+        network, train, test, reference = _inputs(spec, checkpoint, data, data_test, init, _parse_values(set_),
+                                                  trust_checkpoint, allow_unused)
         with _bound_bar() as progress:
             result = run_certify(network, train, test, options, reference, _reporter(progress))
     except BindingError as err:
@@ -131,3 +120,21 @@ def certify(
         typer.echo(view.certificate_markdown(result), nl=False)
     else:
         _console().print(view.certificate_view(result))
+
+
+def _inputs(spec: Path, checkpoint: Path, data: Path, data_test: Path | None, init: Path | None, values: dict,
+            trust: bool, allow_unused: bool):
+    """The bound network, the train and test data and the --init vector (None without it)."""
+    from boundcalc.certify.network import bind_network
+    from boundcalc.measure.checkpoint import open_checkpoint
+    from boundcalc.measure.data import load_npz
+
+    ckpt = open_checkpoint(checkpoint, trust=trust)
+    loaded = _load_for_checkpoint(spec, ckpt, values)[0]
+    _check_spec_values(values, loaded, has_data=True)
+    network = bind_network(loaded, ckpt, allow_unused)
+    reference = network.vector_from(open_checkpoint(init, trust=trust), "--init") if init is not None else None
+    shape = tuple(int(d) for d in loaded.data.shape)
+    train = load_npz(data, shape)
+    test = load_npz(data_test, shape) if data_test is not None else None
+    return network, train, test, reference
