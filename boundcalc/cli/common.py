@@ -13,7 +13,6 @@ from boundcalc import __version__
 from boundcalc.cli_errors import BoundcalcGroup
 from boundcalc.cli_errors import fail as _fail
 from boundcalc.errors import BoundcalcError
-from boundcalc.spec.assign import parse_assignments
 
 
 app = typer.Typer(
@@ -57,6 +56,8 @@ def _console(stderr: bool = False) -> Console:
 
 
 def _parse_values(items: list[str]) -> dict[str, float | int]:
+    from boundcalc.spec.assign import parse_assignments
+
     try:
         return parse_assignments(items)
     except BoundcalcError as err:

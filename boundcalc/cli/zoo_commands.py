@@ -11,7 +11,6 @@ from boundcalc.cli_errors import fail as _fail
 from boundcalc.errors import BoundcalcError
 from boundcalc.files import refuse_overwriting, regular_file
 from boundcalc.render.escape import one_line, plain
-from boundcalc.spec.load import load_spec
 from boundcalc.cli.common import app, ListFormat, _console
 from boundcalc.cli.options import (BiasMode, BiasOpt, BoundKeysOpt, ConstOpt, DeltaOpt, PercentileOpt, UnusedOpt,
                                    _bound_keys, _check_margin_and_delta, _parse_constants, _progress_bar)
@@ -49,6 +48,7 @@ def zoo_evaluate(
     the measured gap, the non-vacuous fraction, results as CSV/JSON, optional scatter plots."""
     from boundcalc.bounds import REGISTRY
     from boundcalc.render import zoo as view
+    from boundcalc.spec.load import load_spec
     from boundcalc.zoo.manifest import input_files as zoo_input_files
     from boundcalc.zoo.manifest import load_zoo
     from boundcalc.zoo.run import Settings, ZooTask, run_zoo, summarise
