@@ -56,6 +56,8 @@ def _console(stderr: bool = False) -> Console:
 
 
 def _parse_values(items: list[str]) -> dict[str, float | int]:
+    if not items:
+        return {}                 # without --set, the spec modules (sympy, pydantic) are not needed
     from boundcalc.spec.assign import parse_assignments
 
     try:
