@@ -148,8 +148,8 @@ def reads_of(monkeypatch) -> list:
     """Every array the checkpoint reader returns, as (name, weak reference), in order."""
     seen = []
 
-    def recording(path, entry, decode=True):
-        values = read_entry(path, entry, decode)
+    def recording(path, entry, decode=True, scratch=None):
+        values = read_entry(path, entry, decode, scratch)
         seen.append((entry.name, weakref.ref(values)))
         return values
 
@@ -163,10 +163,10 @@ def test_each_tensor_is_released_before_the_next_is_read(tmp_path, monkeypatch):
     alive_at_read = []
     original = checkpoint_module.read_entry
 
-    def checking(path, entry, decode=True):
+    def checking(path, entry, decode=True, scratch=None):
         gc.collect()
         alive_at_read.append([name for name, ref in seen if ref() is not None])
-        return original(path, entry, decode)
+        return original(path, entry, decode, scratch)
 
     monkeypatch.setattr(checkpoint_module, "read_entry", checking)
     progress = []

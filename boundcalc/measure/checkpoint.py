@@ -29,12 +29,13 @@ from boundcalc.files import FileInputError, load_json, read_text, regular_file, 
 from boundcalc.limits import MAX_INDEX_BYTES
 from boundcalc.measure.checkpoint_limits import check_tensor_count
 from boundcalc.measure.dense import as_array, max_abs
+from boundcalc.measure.dtypes import DECODERS
 from boundcalc.measure.safetensors_file import Entry, read_entry, read_header
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
-#: a tensor reader: called with ``decode`` (float32 values for bfloat16/float8, else the stored bits), it returns
-#: a numpy array (safetensors) or a torch tensor (torch files)
-Reader = Callable[[bool], Any]
+#: a tensor reader: called with ``decode`` (float32 values for bfloat16/float8, else the stored bits) and a scratch
+#: byte array (or None), it returns a numpy array (safetensors) or a torch tensor (torch files)
+Reader = Callable[[bool, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,12 @@ class Checkpoint:
         files = {info.file for info in self.infos.values()}
         return sum(Path(f).stat().st_size for f in files)
 
-    def array(self, name: str) -> np.ndarray:
+    def array(self, name: str, scratch: np.ndarray | None = None) -> np.ndarray:
         """The tensor ``name`` as a numpy array (float32 for bfloat16 and float8), checked to be finite; raises
         CheckpointError naming file and tensor. A safetensors tensor is read into fresh memory, held only by
-        the caller."""
-        info, value = self._read(name, decode=True)
+        the caller, or into the byte array ``scratch`` if it has room for :meth:`array_bytes` (the array is then a
+        view of it, valid until the next read into it)."""
+        info, value = self._read(name, decode=True, scratch=scratch)
         value = as_array(value)
         if value.dtype.kind in "fc" and not _finite(value):
             raise _not_finite(info, int(np.count_nonzero(~np.isfinite(value))))
@@ -121,12 +123,17 @@ class Checkpoint:
             raise _not_finite(info, int((~torch.isfinite(reducible(value))).sum()))
         return value
 
-    def _read(self, name: str, decode: bool) -> tuple[TensorInfo, Any]:
+    def array_bytes(self, name: str) -> int:
+        """Bytes :meth:`array` needs for ``name`` (4 per value for bfloat16 and float8)."""
+        info = self.infos[name]
+        return 4 * info.numel if info.dtype in DECODERS else info.nbytes
+
+    def _read(self, name: str, decode: bool, scratch: np.ndarray | None = None) -> tuple[TensorInfo, Any]:
         info = self.infos.get(name)
         if info is None:
             raise CheckpointError(f"{self.path}: no tensor named {name!r}")
         try:
-            return info, self._readers[name](decode)
+            return info, self._readers[name](decode, scratch)
         except CheckpointError:
             raise
         except Exception as err:  # a corrupt file fails here, inside the reader library
@@ -201,7 +208,7 @@ def _info(entry: Entry, file: str) -> TensorInfo:
 
 
 def _reader(file: str, entry: Entry) -> Reader:
-    return lambda decode: read_entry(file, entry, decode)
+    return lambda decode, scratch: read_entry(file, entry, decode, scratch)
 
 
 def _open_safetensors(path: Path, size: int) -> Checkpoint:
@@ -218,7 +225,7 @@ def _open_torch(path: Path, trust: bool) -> Checkpoint:
     state, kind = load_state(path, trust)
     infos = {name: TensorInfo(name, tuple(t.shape), str(t.dtype).removeprefix("torch."), str(path),
                               t.numel() * t.element_size()) for name, t in state.items()}
-    readers = {name: (lambda decode, t=t: t) for name, t in state.items()}
+    readers = {name: (lambda decode, scratch, t=t: t) for name, t in state.items()}
     return Checkpoint(path, kind, infos, readers)
 
 

@@ -105,17 +105,19 @@ def _check_tiling(path: str, entries: list[Entry], start: int, size: int) -> Non
         raise _bad(path, f"{size - position:,} bytes after the last tensor (the data ends at byte {position:,})")
 
 
-def read_entry(path: str, entry: Entry, decode: bool = True) -> np.ndarray:
+def read_entry(path: str, entry: Entry, decode: bool = True, scratch: np.ndarray | None = None) -> np.ndarray:
     """The tensor's values: float32 for bfloat16/float8 when ``decode`` (else their bits as unsigned integers),
-    numpy's own type otherwise. Read with ``readinto``; a file that shrank since its header was read fails
-    with a CheckpointError naming the tensor."""
+    numpy's own type otherwise. Read with ``readinto`` into fresh memory, or into the byte array ``scratch``
+    when it is large enough (the result is then a view of it: one buffer reused for every tensor of a stream
+    saves faulting in new pages for each). A file that shrank since its header was read fails with a
+    CheckpointError naming the tensor."""
     with open(path, "rb", buffering=0) as handle:
         handle.seek(entry.begin)
         if entry.kind.native or not decode:
-            values = np.empty(entry.shape, dtype=entry.kind.storage)
+            values = _empty(entry.shape, np.dtype(entry.kind.storage), scratch)
             _fill(handle, values.reshape(-1).view(np.uint8), path, entry)
             return values
-        out = np.empty(entry.shape, dtype=np.float32)
+        out = _empty(entry.shape, np.dtype(np.float32), scratch)
         flat = out.reshape(-1)
         step = max(1, READ_CHUNK_BYTES // entry.kind.itemsize)
         buffer = np.empty(min(step, flat.size), dtype=entry.kind.storage)
@@ -124,6 +126,13 @@ def read_entry(path: str, entry: Entry, decode: bool = True) -> np.ndarray:
             _fill(handle, bits.view(np.uint8), path, entry)
             decode_into(bits, entry.kind.name, flat[first:first + len(bits)])
         return out
+
+
+def _empty(shape: tuple[int, ...], dtype: np.dtype, scratch: np.ndarray | None) -> np.ndarray:
+    size = math.prod(shape) * dtype.itemsize
+    if scratch is None or scratch.size < size:
+        return np.empty(shape, dtype=dtype)
+    return scratch[:size].view(dtype).reshape(shape)
 
 
 def _fill(handle, target: np.ndarray, path: str, entry: Entry) -> None:

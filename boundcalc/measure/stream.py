@@ -1,6 +1,7 @@
 """Measure every weight matrix of a checkpoint, streaming: one tensor is read, measured and released before the
-next is read, in the order the tensors lie on disk (:meth:`Checkpoint.read_order`), so memory stays near the
-working set of the largest tensor whatever the checkpoint's size. numpy and scipy only: torch is not imported
+next is read, in the order the tensors lie on disk (:meth:`Checkpoint.read_order`), into one reused buffer the
+size of the largest tensor (in float32 for bfloat16/float8), so memory stays near the working set of the largest
+tensor whatever the checkpoint's size. numpy and scipy only: torch is not imported
 for a safetensors checkpoint.
 
 ``on_progress(done, total, name)`` reports bytes of tensor data measured so far (the CLI draws a bar with it).
@@ -12,6 +13,8 @@ import sys
 from collections.abc import Callable
 from contextlib import nullcontext
 from functools import lru_cache
+
+import numpy as np
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.measure.checkpoint import Checkpoint, TensorInfo
@@ -35,19 +38,21 @@ def measure_checkpoint(checkpoint: Checkpoint, options: MeasureOptions, init: Ch
     names = [n for n in checkpoint.read_order() if _skip_reason(checkpoint.infos[n]) is None]
     total, done = sum(checkpoint.infos[n].nbytes for n in names), 0
     measured = {}
+    scratch = np.empty(max((checkpoint.array_bytes(n) for n in names), default=0), dtype=np.uint8)
     with _one_torch_thread():
         for name in names:
             on_progress(done, total, name)
-            measured[name] = _measure_one(checkpoint, name, options, init)
+            measured[name] = _measure_one(checkpoint, name, options, init, scratch)
             done += checkpoint.infos[name].nbytes
     on_progress(total, total, "")
     return [measured[info.name] for info in checkpoint if info.name in measured]
 
 
-def _measure_one(checkpoint: Checkpoint, name: str, options: MeasureOptions,
-                 init: Checkpoint | None) -> WeightMeasurement:
-    """One tensor read and measured; its memory is released when this returns, before the next is read."""
-    weight = checkpoint.array(name)
+def _measure_one(checkpoint: Checkpoint, name: str, options: MeasureOptions, init: Checkpoint | None,
+                 scratch: np.ndarray) -> WeightMeasurement:
+    """One tensor read (into ``scratch``, one buffer for every tensor: no new pages to fault in for each) and
+    measured; nothing of it is held when this returns, before the next is read."""
+    weight = checkpoint.array(name, scratch)
     reference = checked_init(init, name, weight.shape) if init is not None else None
     with _blas_threads(weight.shape):
         return measure_weight(weight, options, tensor=name, init=reference, stored_dtype=checkpoint.infos[name].dtype)
