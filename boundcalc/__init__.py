@@ -7,6 +7,8 @@
     >>> bound.gap             # generalization gap ≤ … with probability ≥ 1 − δ
 """
 import os
+import sys
+import types
 
 # sympy memoizes expression construction in an LRU cache of 1000 entries by default; a derivation over
 # hundreds of layers overflows it and slows down superlinearly (measured: 1000/100-layer time ratio 18.5
@@ -36,3 +38,17 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """Importing a submodule sets it as an attribute of its package: ``boundcalc.derive`` would become the module
+    ``boundcalc/derive.py`` once anything imports it. The public name keeps its meaning (the function, as when
+    this package imported it eagerly)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -191,3 +191,13 @@ def test_a_file_cut_after_opening_fails_at_its_first_missing_tensor(tmp_path, mo
     assert "\n" not in str(err.value)
     failing = list(entries).index("b.weight")
     assert [name for name, _ in seen] == [n for n in list(entries)[:failing] if n.endswith("weight")]
+
+
+def test_the_package_imports_lazily_and_keeps_its_public_names():
+    probe = ("import sys, boundcalc; lazy = 'sympy' not in sys.modules; import boundcalc.derive as module; "
+             "from boundcalc.derive import derive; print(lazy, boundcalc.derive is derive, module is derive, "
+             "boundcalc.load_spec.__module__)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    # `import boundcalc.derive as module` gave the function before the package became lazy, and still does
+    assert result.stdout.split() == ["True", "True", "True", "boundcalc.spec.load"], result.stderr
