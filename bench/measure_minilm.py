@@ -8,6 +8,7 @@ WeightWatcher's ``analyze()`` (``pip install -e .[bench]``), as users run them: 
      ``analyze()`` with its defaults on a module of the same 40 matrices (the cheapest way to hand WeightWatcher
      a checkpoint; loading through transformers would add seconds to its side);
    * start-up alone: ``python -c pass`` and ``python -m boundcalc --version``.
+   ``--one-thread`` gives every process one BLAS/OpenMP thread (fair when other work loads the machine).
    The contenders run in a rotating order within each of ``--rounds`` rounds, so a busy moment of this shared
    2-core machine hits all of them; each round's ratios are of runs made side by side, and the summary gives
    medians and ranges.
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from process import median_range, run_python  # noqa: E402
+from process import ONE_THREAD, median_range, run_python  # noqa: E402
 
 from boundcalc.measure.checkpoint import open_checkpoint  # noqa: E402
 from boundcalc.measure.quantities import MeasureOptions  # noqa: E402
@@ -139,15 +140,15 @@ def processes(folder: Path, with_ww: bool) -> dict[str, list[str]]:
     return out
 
 
-def whole_process_rounds(folder: Path, rounds: int, with_ww: bool) -> dict[str, list]:
-    """``rounds`` rounds of every contender in a fresh process, the order rotated each round."""
+def whole_process_rounds(folder: Path, rounds: int, with_ww: bool, env: dict[str, str]) -> dict[str, list]:
+    """``rounds`` rounds of every contender in a fresh process (``env`` added), the order rotated each round."""
     contenders = processes(folder, with_ww)
     names = list(contenders)
     runs: dict[str, list] = {name: [] for name in names}
     for round_ in range(rounds):
         order = names[round_ % len(names):] + names[:round_ % len(names)]
         for name in order:
-            done = run_python(contenders[name])
+            done = run_python(contenders[name], env=env)
             if done.code != 0:
                 raise RuntimeError(f"{name} exited with {done.code}: {done.stderr[-400:]}")
             runs[name].append(done)
@@ -189,6 +190,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="whole-process rounds")
     parser.add_argument("--in-process-rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--one-thread", action="store_true", help="every process with one BLAS/OpenMP thread "
+                        "(OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1): fair when other work loads the "
+                        "machine")
     args = parser.parse_args()
     folder = model_folder()
     names = matrices(folder)
@@ -200,7 +204,9 @@ def main() -> None:
         print("weightwatcher not installed: pip install weightwatcher to compare")
     print(f"checkpoint: {folder} ({len(names)} weight matrices); machine: {__import__('os').cpu_count()} cores, "
           f"load average {' '.join(f'{x:.2f}' for x in __import__('os').getloadavg())}")
-    runs = whole_process_rounds(folder, args.rounds, with_ww)
+    env = ONE_THREAD if args.one_thread else {}
+    print("whole processes with " + ("one BLAS/OpenMP thread each" if env else "the libraries' default threads"))
+    runs = whole_process_rounds(folder, args.rounds, with_ww, env)
     report = {"whole_process": {name: {"seconds": [r.seconds for r in done], "peak_rss_mib": [r.peak_bytes / 2**20
                                                                                           for r in done]}
                                 for name, done in runs.items()}}

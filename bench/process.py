@@ -23,9 +23,14 @@ class Run:
     stderr: str
 
 
-def run_python(args: list[str], keep_stdout: bool = False) -> Run:
-    """``python ARGS`` with this checkout first on the path."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+#: environment that gives every BLAS/OpenMP library one thread (a fair comparison on a machine others load: two
+#: threads on a core held by another process wait on each other, and those waits, not the work, dominate)
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def run_python(args: list[str], keep_stdout: bool = False, env: dict[str, str] | None = None) -> Run:
+    """``python ARGS`` with this checkout first on the path (and ``env`` added to the environment)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         child = subprocess.run(["/usr/bin/time", "-o", report.name, "-f", "%e %M", sys.executable, *args],
                                stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL, stderr=subprocess.PIPE,
