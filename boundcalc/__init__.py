@@ -13,12 +13,26 @@ import os
 # with the default, 11.8 with a larger cache). Takes effect when boundcalc is imported before sympy.
 os.environ.setdefault("SYMPY_CACHE_SIZE", "100000")
 
-from boundcalc.bound import Bound, Term
-from boundcalc.calculus.rules import RULE_SETS
-from boundcalc.derivation import compose_numeric, derive
-from boundcalc.errors import BoundcalcError, DeriveError, ExpressionError, SpecError
-from boundcalc.spec.load import Spec, load_spec, parse_spec
-
 __version__ = "0.1.0"
-__all__ = ["Bound", "Term", "RULE_SETS", "derive", "compose_numeric", "load_spec", "parse_spec", "Spec",
-           "BoundcalcError", "SpecError", "DeriveError", "ExpressionError", "__version__"]
+
+#: public name -> module it lives in; imported on first use (PEP 562), so that ``boundcalc measure`` on a
+#: safetensors file does not pay for sympy, networkx and pydantic (about 0.5 s) it never uses
+_LAZY = {"Bound": "boundcalc.bound", "Term": "boundcalc.bound", "RULE_SETS": "boundcalc.calculus.rules",
+         "derive": "boundcalc.derivation", "compose_numeric": "boundcalc.derivation", "load_spec": "boundcalc.spec.load",
+         "parse_spec": "boundcalc.spec.load", "Spec": "boundcalc.spec.load", "BoundcalcError": "boundcalc.errors",
+         "SpecError": "boundcalc.errors", "DeriveError": "boundcalc.errors", "ExpressionError": "boundcalc.errors"}
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'boundcalc' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -5,7 +5,6 @@ A Bound holds sympy expressions and plain strings; it never formats itself beyon
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
@@ -14,6 +13,7 @@ import sympy as sp
 
 from boundcalc.calculus import arith
 from boundcalc.domain import Domain, simplify_extrema
+from boundcalc.printers import printer
 from boundcalc.symbols import C1
 
 if TYPE_CHECKING:
@@ -139,19 +139,6 @@ class Bound:
 
     def _repr_latex_(self) -> str:
         return "$$" + printer("latex")(self) + "$$"
-
-
-#: the printers behind ``str(bound)`` ("text") and ``bound._repr_latex_()`` ("latex"). boundcalc.render installs
-#: them when it is imported, so the math never imports rendering (sympy's ``Basic.__str__`` → ``sympy.printing``)
-PRINTERS: dict[str, Callable[["Bound"], str]] = {}
-RENDER_PACKAGE = "boundcalc.render"
-
-
-def printer(kind: str) -> Callable[["Bound"], str]:
-    """The installed printer ``kind``; importing the render package installs them on first use."""
-    if kind not in PRINTERS:
-        importlib.import_module(RENDER_PACKAGE)
-    return PRINTERS[kind]
 
 
 def power_of(expr: sp.Expr, symbol: sp.Symbol) -> sp.Expr | None:

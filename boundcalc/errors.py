@@ -67,3 +67,10 @@ class DeriveError(BoundcalcError):
         if not self.problems:
             return self.message
         return f"{self.message}: " + "; ".join(self.problems)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name when the message is empty): the reason a
+    library gives, fit for a one-line error."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

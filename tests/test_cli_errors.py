@@ -116,12 +116,12 @@ def test_an_unexpected_exception_is_one_line_not_a_traceback(monkeypatch, tmp_pa
     """Last resort: a bug reached by some input prints one 'internal error' line with exit code 2; the
     suite runs with BOUNDCALC_DEBUG=1 so that such bugs still fail the tests that reach them."""
     import boundcalc.cli as cli_module
-    import boundcalc.cli.spec_commands as spec_commands
+    import boundcalc.spec.load as spec_load   # the command imports load_spec when it runs
 
     def broken(*args, **kwargs):
         raise ValueError("boom")
 
-    monkeypatch.setattr(spec_commands, "load_spec", broken)
+    monkeypatch.setattr(spec_load, "load_spec", broken)
     monkeypatch.delenv("BOUNDCALC_DEBUG", raising=False)
     result = CliRunner().invoke(cli_module.app, ["check", str(tmp_path / "s.yaml")])
     assert result.exit_code == 2

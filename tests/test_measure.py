@@ -292,7 +292,7 @@ def test_nested_training_checkpoint_with_prefixes(tmp_path):
 def test_safetensors_header_then_stream(tmp_path):
     save_file(small_state(), tmp_path / "w.safetensors")
     ckpt = open_checkpoint(tmp_path / "w.safetensors")
-    assert ckpt.infos["0.weight"].shape == (4, 3) and ckpt.infos["0.weight"].dtype == "F32"
+    assert ckpt.infos["0.weight"].shape == (4, 3) and ckpt.infos["0.weight"].dtype == "float32"
     assert torch.equal(ckpt.tensor("0.bias"), small_state()["0.bias"])
 
 

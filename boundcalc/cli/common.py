@@ -13,7 +13,6 @@ from boundcalc import __version__
 from boundcalc.cli_errors import BoundcalcGroup
 from boundcalc.cli_errors import fail as _fail
 from boundcalc.errors import BoundcalcError
-from boundcalc.spec.assign import parse_assignments
 
 
 app = typer.Typer(
@@ -57,6 +56,10 @@ def _console(stderr: bool = False) -> Console:
 
 
 def _parse_values(items: list[str]) -> dict[str, float | int]:
+    if not items:
+        return {}                 # without --set, the spec modules (sympy, pydantic) are not needed
+    from boundcalc.spec.assign import parse_assignments
+
     try:
         return parse_assignments(items)
     except BoundcalcError as err:

@@ -42,11 +42,10 @@ def measure(
     set_: Annotated[list[str], typer.Option("--set", help="Fix a spec symbol, e.g. --set h=32.")] = [],
 ) -> None:
     """Measure every weight of CHECKPOINT: norms, ranks, stable and effective rank, tail energy, distances."""
-    from boundcalc.measure.binding import BindingError
     from boundcalc.measure.checkpoint import open_checkpoint
-    from boundcalc.measure.run import bind_and_measure, measure_checkpoint, skipped_tensors
+    from boundcalc.measure.stream import skipped_tensors
     from boundcalc.pipeline import DEFAULT_TAIL_K, output_width
-    from boundcalc.render import evaluate as view
+    from boundcalc.render import measure as view
 
     try:
         values = _parse_values(set_)
@@ -59,17 +58,10 @@ def measure(
         default_k = (output_width(loaded) or DEFAULT_TAIL_K) if loaded else DEFAULT_TAIL_K
         options = _options(svd, rank_rtol, energy, tail_k, conv_norm, default_k=default_k, spectrum=spectrum)
         reference = open_checkpoint(init, trust=trust_checkpoint) if init is not None else None
-        folded, notes = False, []
-        with _progress_bar("measuring") as progress:
-            track = _tracker(progress, "measuring")
-            if loaded is None:
-                items = measure_checkpoint(ckpt, options, init=reference, on_tensor=track)
-            else:
-                model = bind_and_measure(loaded, ckpt, options, init=reference, biases=biases.value,
-                                         allow_unused=allow_unused, on_tensor=track)
-                items, folded, notes = list(model.measurements.values()), model.folded, model.notes
-    except BindingError as err:
-        _fail_binding(err)
+        if loaded is None:
+            items, folded, notes = _measure_every_tensor(ckpt, options, reference), False, []
+        else:
+            items, folded, notes = _measure_bound(loaded, ckpt, options, reference, biases.value, allow_unused)
     except BoundcalcError as err:
         _fail(str(err))
     skipped = skipped_tensors(ckpt, every_tensor=loaded is None)
@@ -79,6 +71,29 @@ def measure(
     console = _console()
     console.print(view.measurement_table(items, options, f"{checkpoint} ({ckpt.kind}): {len(items)} weights", folded))
     console.print(view.method_lines(options, items, with_spec=loaded is not None, skipped=skipped, notes=notes))
+
+
+def _measure_every_tensor(ckpt, options, reference) -> list:
+    """Every weight matrix, streamed (numpy only for safetensors), with a bar over bytes for large checkpoints."""
+    from boundcalc.cli.progress import bytes_progress
+    from boundcalc.measure.stream import measure_checkpoint
+
+    with bytes_progress(sum(info.nbytes for info in ckpt)) as track:
+        return measure_checkpoint(ckpt, options, init=reference, on_progress=track)
+
+
+def _measure_bound(loaded, ckpt, options, reference, biases: str, allow_unused: bool) -> tuple[list, bool, list]:
+    """The layers ``loaded`` binds (conv operator norms, folded biases): (measurements, folded, notes)."""
+    from boundcalc.measure.binding import BindingError
+    from boundcalc.measure.run import bind_and_measure
+
+    try:
+        with _progress_bar("measuring") as progress:
+            model = bind_and_measure(loaded, ckpt, options, init=reference, biases=biases,
+                                     allow_unused=allow_unused, on_tensor=_tracker(progress, "measuring"))
+    except BindingError as err:
+        _fail_binding(err)
+    return list(model.measurements.values()), model.folded, model.notes
 
 
 

@@ -12,9 +12,7 @@ from rich.console import Console
 from boundcalc.cli_errors import fail as _fail
 from boundcalc.errors import BoundcalcError
 from boundcalc.option_ranges import DELTA, ENERGY, PERCENTILE, RANK_RTOL, TAIL_K
-from boundcalc.spec.assign import check_measured, check_used
 from boundcalc.render.escape import one_line
-from boundcalc.spec.load import load_spec
 from boundcalc.cli.common import _console
 
 
@@ -79,12 +77,15 @@ BoundKeysOpt = Annotated[Optional[str], typer.Option("--bounds", "-b", help="Com
 def _load_for_checkpoint(spec: Path, ckpt, values: dict):
     """The spec with --set values, and symbolic sizes the checkpoint's shapes determine; (spec, inferred)."""
     from boundcalc.measure.infer import concrete_spec
+    from boundcalc.spec.load import load_spec
 
     return concrete_spec(lambda v: load_spec(spec, values=v), ckpt, values)
 
 
 def _check_spec_values(values: dict, loaded, has_data: bool) -> None:
     """A measuring command's --set: only the spec's own sizes and symbols, each one used."""
+    from boundcalc.spec.assign import check_measured, check_used
+
     check_measured(values, loaded.data_names, has_data)
     check_used(loaded)
 

@@ -9,8 +9,6 @@ import typer
 
 from boundcalc.cli_errors import fail as _fail
 from boundcalc.errors import BoundcalcError
-from boundcalc.spec.assign import check_used
-from boundcalc.spec.load import load_spec
 from boundcalc.cli.common import app, ListFormat, _console, _parse_values
 
 
@@ -46,6 +44,8 @@ def bounds_show(
     from boundcalc.bounds import NetworkView, get_entry
     from boundcalc.bounds.base import Applied
     from boundcalc.bounds.examples import generic_specs
+    from boundcalc.spec.assign import check_used
+    from boundcalc.spec.load import load_spec
     from boundcalc.render import compare as view
 
     try:

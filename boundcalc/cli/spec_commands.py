@@ -7,13 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from boundcalc.calculus.rules import RULE_SETS
 from boundcalc.cli_errors import fail as _fail
-from boundcalc.derivation import derive as derive_bound
 from boundcalc.errors import BoundcalcError
-from boundcalc.graph.build import build_graph
-from boundcalc.spec.assign import check_used
-from boundcalc.spec.load import load_spec
 from boundcalc.cli.common import app, Format, RulesName, GapForm, _console, _parse_values
 
 
@@ -30,6 +25,10 @@ def derive(
                                             "count given a number is unrolled). Repeatable.")] = [],
 ) -> None:
     """Derive the Gaussian-complexity and generalization-gap bounds of SPEC, term by term."""
+    from boundcalc.derivation import derive as derive_bound
+    from boundcalc.spec.assign import check_used
+    from boundcalc.spec.load import load_spec
+
     try:
         loaded = load_spec(spec, values=_parse_values(set_))
         bound = derive_bound(loaded, rules=rules.value, gap=gap.value)
@@ -58,6 +57,10 @@ def check(
     set_: Annotated[list[str], typer.Option("--set", help="Fix a symbol to a number, e.g. --set L=4.")] = [],
 ) -> None:
     """Validate SPEC and print its layer graph (names, ops, output shapes)."""
+    from boundcalc.graph.build import build_graph
+    from boundcalc.spec.assign import check_used
+    from boundcalc.spec.load import load_spec
+
     try:
         loaded = load_spec(spec, values=_parse_values(set_))
         graph = build_graph(loaded)
@@ -93,6 +96,8 @@ def compare(
 ) -> None:
     """Compare every registered bound on SPEC: factor after Π‖W_i‖₂·‖X‖_F/(γm), leading orders, crossovers."""
     from boundcalc.compare.table import compare as run_compare
+    from boundcalc.spec.assign import check_used
+    from boundcalc.spec.load import load_spec
     from boundcalc.render import compare as view
 
     keys = [k.strip() for k in bounds.split(",") if k.strip()] if bounds else None
@@ -117,6 +122,7 @@ def compare(
 @app.command("rules")
 def list_rules() -> None:
     """List the rule sets, the op kinds each has a rule for, and what each one assumes."""
+    from boundcalc.calculus.rules import RULE_SETS
     from boundcalc.render.rules import rules_table
 
     _console().print(rules_table(RULE_SETS.values()))

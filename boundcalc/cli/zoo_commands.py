@@ -12,7 +12,6 @@ from boundcalc.errors import BoundcalcError
 from boundcalc.files import refuse_overwriting, regular_file
 from boundcalc.option_ranges import WORKERS
 from boundcalc.render.escape import one_line, plain
-from boundcalc.spec.load import load_spec
 from boundcalc.cli.common import app, ListFormat, _console
 from boundcalc.cli.options import (BiasMode, BiasOpt, BoundKeysOpt, ConstOpt, DeltaOpt, PercentileOpt, UnusedOpt,
                                    _bound_keys, _parse_constants, _progress_bar)
@@ -83,6 +82,7 @@ def _zoo_tasks(folder: Path, spec: Path | None, data: Path | None, out: Path, pl
     overwrite an input, models without a spec, a broken shared spec, a data path that is not a regular file."""
     from boundcalc.bounds import REGISTRY
     from boundcalc.render.zoo import output_files
+    from boundcalc.spec.load import load_spec
     from boundcalc.zoo.manifest import input_files, load_zoo
     from boundcalc.zoo.run import ZooTask
 

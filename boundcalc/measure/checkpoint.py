@@ -2,47 +2,40 @@
 
 Three layouts are understood:
 
-* a ``.safetensors`` file — the header (names, dtypes, shapes) is read first, tensors are read one by one
-  from the memory-mapped file (huggingface/safetensors ``safe_open``);
-* a torch ``.pt``/``.pth``/``.bin`` file — always ``torch.load(weights_only=True)`` (memory-mapped when the
-  file is in the zip format); a training checkpoint that nests the weights under ``state_dict``, ``model``
-  … is unwrapped, and ``module.``/``_orig_mod.`` prefixes (DataParallel, torch.compile) are stripped;
+* a ``.safetensors`` file — the header (names, dtypes, shapes, byte ranges) is read and checked against the
+  file first (:mod:`.safetensors_file`), then tensors are read one by one with numpy alone: ``boundcalc
+  measure`` on safetensors never imports torch;
+* a torch ``.pt``/``.pth``/``.bin`` file — ``torch.load(weights_only=True)`` (:mod:`.torch_file`);
 * a Hugging Face folder — ``model.safetensors``, a sharded ``model.safetensors.index.json``, or
   ``pytorch_model.bin``.
 
-Nothing here executes code from a file: a torch file that needs more than tensors is refused with a message
-saying how to convert it, unless the caller passes ``trust=True`` (the CLI's ``--trust-checkpoint``).
+:meth:`Checkpoint.array` gives a tensor as a numpy array (bfloat16 and float8 decoded into float32),
+:meth:`Checkpoint.tensor` as a torch tensor of its stored type (for the forward pass). :meth:`Checkpoint.read_order`
+lists the tensors as they lie on disk (shards in index order, each read front to back), the order to stream them in.
 """
 from __future__ import annotations
 
 import math
-import pickle
 import re
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
-from boundcalc.errors import CheckpointError
+from boundcalc.errors import CheckpointError, first_line
 from boundcalc.files import FileInputError, load_json, read_text, regular_file, resolved
 from boundcalc.limits import MAX_INDEX_BYTES
-from boundcalc.measure.checkpoint_limits import (check_dense, check_safetensors_header, check_tensor_count,
-                                                 check_torch_zip)
-from boundcalc.measure.linalg import max_abs, reducible
+from boundcalc.measure.checkpoint_limits import check_tensor_count
+from boundcalc.measure.dense import as_array, max_abs
+from boundcalc.measure.dtypes import DECODERS
+from boundcalc.measure.safetensors_file import Entry, read_entry, read_header
 
-
-#: keys under which training scripts commonly nest the model's state dict, tried in this order
-NESTING_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights", "params")
-#: prefixes added by wrappers: torch.nn.DataParallel / DistributedDataParallel, torch.compile
-WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
-CONVERT_HINT = ("To convert a file you trust, run once in a trusted environment: "
-                "import torch, safetensors.torch as st; sd = torch.load(PATH, weights_only=False); "
-                "st.save_file({k: v.contiguous() for k, v in sd['state_dict'].items()}, 'model.safetensors') "
-                "(adjust the key), or pass --trust-checkpoint, which runs any code the file contains")
+#: a tensor reader: called with ``decode`` (float32 values for bfloat16/float8, else the stored bits) and a scratch
+#: byte array (or None), it returns a numpy array (safetensors) or a torch tensor (torch files)
+Reader = Callable[[bool, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -51,8 +44,9 @@ class TensorInfo:
 
     name: str
     shape: tuple[int, ...]
-    dtype: str
+    dtype: str               # torch's name: float32, bfloat16, float8_e4m3fn, int64 …
     file: str
+    nbytes: int = 0          # bytes it takes in the file
 
     @property
     def numel(self) -> int:
@@ -64,21 +58,26 @@ class TensorInfo:
 
 
 class Checkpoint:
-    """A set of named tensors in one file or folder; :meth:`tensor` reads one at a time."""
+    """A set of named tensors in one file or folder; :meth:`array` and :meth:`tensor` read one at a time."""
 
-    def __init__(self, path: Path, kind: str, infos: dict[str, TensorInfo], readers: dict[str, Any],
-                 unindexed: tuple[str, ...] = ()) -> None:
+    def __init__(self, path: Path, kind: str, infos: dict[str, TensorInfo], readers: dict[str, Reader],
+                 unindexed: tuple[str, ...] = (), order: tuple[str, ...] | None = None) -> None:
         self.path = path
         self.kind = kind
         self.infos = infos
-        self._readers = readers   # tensor name -> callable returning the tensor
+        self._readers = readers   # tensor name -> Reader
         self.unindexed = unindexed   # tensors in a shard that the shard index does not list (not read)
+        self._order = order or tuple(infos)
 
     def __len__(self) -> int:
         return len(self.infos)
 
     def __iter__(self) -> Iterator[TensorInfo]:
         return iter(self.infos.values())
+
+    def read_order(self) -> list[str]:
+        """The tensors in the order they lie on disk: shards in index order, each from its first byte to its last."""
+        return list(self._order)
 
     @property
     def files(self) -> list[str]:
@@ -93,28 +92,76 @@ class Checkpoint:
         files = {info.file for info in self.infos.values()}
         return sum(Path(f).stat().st_size for f in files)
 
-    def tensor(self, name: str) -> torch.Tensor:
-        """The tensor ``name``, checked to be finite; raises CheckpointError naming file and tensor."""
+    def array(self, name: str, scratch: np.ndarray | None = None) -> np.ndarray:
+        """The tensor ``name`` as a numpy array (float32 for bfloat16 and float8), checked to be finite; raises
+        CheckpointError naming file and tensor. A safetensors tensor is read into fresh memory, held only by
+        the caller, or into the byte array ``scratch`` if it has room for :meth:`array_bytes` (the array is then a
+        view of it, valid until the next read into it)."""
+        info, value = self._read(name, decode=True, scratch=scratch)
+        value = as_array(value)
+        if value.dtype.kind in "fc" and not _finite(value):
+            raise _not_finite(info, int(np.count_nonzero(~np.isfinite(value))))
+        return value
+
+    def tensor(self, name: str):
+        """The tensor ``name`` as a torch tensor of its stored type, checked to be finite; raises CheckpointError
+        naming file and tensor."""
+        import torch
+
+        from boundcalc.measure.linalg import max_abs as torch_max_abs, reducible
+
+        info, value = self._read(name, decode=False)
+        if isinstance(value, np.ndarray):
+            value = _as_torch(value, info.dtype)
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{info.file}: entry {name!r} is not a tensor")
+        if value.is_complex():
+            finite = bool(torch.isfinite(value).all())
+        else:
+            finite = not value.is_floating_point() or math.isfinite(torch_max_abs(value))
+        if not finite:
+            raise _not_finite(info, int((~torch.isfinite(reducible(value))).sum()))
+        return value
+
+    def array_bytes(self, name: str) -> int:
+        """Bytes :meth:`array` needs for ``name`` (4 per value for bfloat16 and float8)."""
+        info = self.infos[name]
+        return 4 * info.numel if info.dtype in DECODERS else info.nbytes
+
+    def _read(self, name: str, decode: bool, scratch: np.ndarray | None = None) -> tuple[TensorInfo, Any]:
         info = self.infos.get(name)
         if info is None:
             raise CheckpointError(f"{self.path}: no tensor named {name!r}")
         try:
-            value = self._readers[name]()
-        except Exception as err:  # a corrupt or truncated file fails here, inside the reader library
-            raise CheckpointError(f"{info.file}: cannot read tensor {name!r}: {_first_line(err)}") from None
-        if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"{info.file}: entry {name!r} is not a tensor")
-        if (value.is_floating_point() or value.is_complex()) and not _all_finite(value):
-            bad = int((~torch.isfinite(reducible(value))).sum())
-            raise CheckpointError(f"{info.file}: tensor {name!r} contains {bad} NaN/Inf value(s)")
-        return value
+            return info, self._readers[name](decode, scratch)
+        except CheckpointError:
+            raise
+        except Exception as err:  # a corrupt file fails here, inside the reader library
+            raise CheckpointError(f"{info.file}: cannot read tensor {name!r}: {first_line(err)}") from None
 
 
-def _all_finite(value: torch.Tensor) -> bool:
-    """No NaN or ±Inf (real tensors: one aminmax pass)."""
-    if value.is_complex():
-        return bool(torch.isfinite(value).all())
-    return math.isfinite(max_abs(value))
+def _finite(values: np.ndarray) -> bool:
+    """No NaN or ±Inf (real arrays: a min and a max pass, no temporary)."""
+    if values.dtype.kind == "c":
+        return bool(np.isfinite(values).all())
+    return math.isfinite(max_abs(values))
+
+
+def _not_finite(info: TensorInfo, count: int) -> CheckpointError:
+    return CheckpointError(f"{info.file}: tensor {info.name!r} contains {count} NaN/Inf value(s)")
+
+
+#: torch dtypes for the types numpy lacks, read from their bits (int16 and uint8 have the same sizes)
+_BITS_AS = {"bfloat16": np.int16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
+
+
+def _as_torch(values: np.ndarray, dtype: str):
+    """A numpy array of stored values (or bits, for bfloat16/float8) as a torch tensor of type ``dtype``."""
+    import torch
+
+    if dtype in _BITS_AS:
+        return torch.from_numpy(values.view(_BITS_AS[dtype])).view(getattr(torch, dtype))
+    return torch.from_numpy(values)
 
 
 def open_checkpoint(path: str | Path, trust: bool = False) -> Checkpoint:
@@ -136,7 +183,7 @@ def _open_file(path: Path, trust: bool) -> Checkpoint:
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty")
     if path.suffix == ".safetensors" or _looks_like_safetensors(path):
-        return _open_safetensors(path)
+        return _open_safetensors(path, size)
     return _open_torch(path, trust)
 
 
@@ -150,113 +197,36 @@ def _looks_like_safetensors(path: Path) -> bool:
     return int.from_bytes(head[:8], "little") < path.stat().st_size
 
 
-def _safetensors_infos(path: Path) -> tuple[dict[str, TensorInfo], Any]:
-    from safetensors import safe_open
-
-    check_safetensors_header(path)
-    try:
-        handle = safe_open(str(path), framework="pt")
-        names = list(handle.keys())
-    except Exception as err:
-        raise CheckpointError(f"{path}: not a readable safetensors file: {_first_line(err)}") from None
-    check_tensor_count(path, len(names))
-    try:
-        infos = {}
-        for name in natural_sorted(names):
-            piece = handle.get_slice(name)
-            infos[name] = TensorInfo(name, tuple(int(d) for d in piece.get_shape()), str(piece.get_dtype()),
-                                     str(path))
-    except Exception as err:
-        raise CheckpointError(f"{path}: not a readable safetensors file: {_first_line(err)}") from None
-    return infos, handle
+def _safetensors_entries(path: Path, size: int) -> dict[str, Entry]:
+    entries = read_header(str(path), size)
+    check_tensor_count(path, len(entries))
+    return entries
 
 
-def _open_safetensors(path: Path) -> Checkpoint:
-    infos, handle = _safetensors_infos(path)
-    readers = {name: (lambda n=name: handle.get_tensor(n)) for name in infos}
-    return Checkpoint(path, "safetensors", infos, readers)
+def _info(entry: Entry, file: str) -> TensorInfo:
+    return TensorInfo(entry.name, entry.shape, entry.kind.name, file, entry.nbytes)
+
+
+def _reader(file: str, entry: Entry) -> Reader:
+    return lambda decode, scratch: read_entry(file, entry, decode, scratch)
+
+
+def _open_safetensors(path: Path, size: int) -> Checkpoint:
+    entries = _safetensors_entries(path, size)
+    infos = {name: _info(entries[name], str(path)) for name in natural_sorted(entries)}
+    readers = {name: _reader(str(path), entry) for name, entry in entries.items()}
+    return Checkpoint(path, "safetensors", infos, readers, order=tuple(entries))
 
 
 # -- torch ----------------------------------------------------------------------------------------
 def _open_torch(path: Path, trust: bool) -> Checkpoint:
-    check_torch_zip(path)
-    obj = _torch_load(path, trust)
-    state, where = _find_state_dict(obj, path)
-    state = _strip_prefixes(state)
-    check_tensor_count(path, len(state))
-    for name, tensor in state.items():
-        check_dense(path, name, tensor)
-    infos = {name: TensorInfo(name, tuple(t.shape), str(t.dtype).removeprefix("torch."), str(path))
-             for name, t in state.items()}
-    readers = {name: (lambda t=t: t) for name, t in state.items()}
-    kind = "torch" + (f" (weights under {where!r})" if where else "") + (" [trusted: unsafe load]" if trust else "")
+    from boundcalc.measure.torch_file import load_state
+
+    state, kind = load_state(path, trust)
+    infos = {name: TensorInfo(name, tuple(t.shape), str(t.dtype).removeprefix("torch."), str(path),
+                              t.numel() * t.element_size()) for name, t in state.items()}
+    readers = {name: (lambda decode, scratch, t=t: t) for name, t in state.items()}
     return Checkpoint(path, kind, infos, readers)
-
-
-def _torch_load(path: Path, trust: bool) -> Any:
-    """torch.load in safe mode (memory-mapped when possible); every failure becomes one line."""
-    try:
-        with warnings.catch_warnings():   # torch warns about pickle protocols before refusing; the error says it all
-            warnings.simplefilter("ignore")
-            return _torch_load_quiet(path, trust)
-    except pickle.UnpicklingError as err:
-        if trust:
-            raise CheckpointError(f"{path}: not a torch checkpoint: {_first_line(err)}") from None
-        detail = _unsupported_global(str(err))
-        raise CheckpointError(f"{path}: torch refused to load it in safe mode (weights_only=True) because it "
-                              f"contains {detail}; boundcalc never unpickles code. {CONVERT_HINT}") from None
-    except Exception as err:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: "
-                              f"{_first_line(err)})") from None
-
-
-def _torch_load_quiet(path: Path, trust: bool) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not trust, mmap=True)
-    except RuntimeError as err:
-        if "mmap" not in str(err):
-            raise
-        return torch.load(path, map_location="cpu", weights_only=not trust)
-
-
-def _unsupported_global(message: str) -> str:
-    match = re.search(r"(?:Unsupported global|GLOBAL)[:\s]+([\w.]+(?: [\w.]+)?)", message)
-    if match:
-        return f"a Python object that is not a tensor ({match.group(1).strip()})"
-    return "Python objects that are not tensors"
-
-
-def _is_tensor_dict(obj: Any) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) for k in obj) and \
-        any(isinstance(v, torch.Tensor) for v in obj.values())
-
-
-def _find_state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
-    """The model's tensors: the object itself if it is a flat dict of tensors, else a nested one."""
-    if isinstance(obj, torch.nn.Module):
-        return dict(obj.state_dict()), None
-    if _is_tensor_dict(obj) and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return dict(obj), None
-    if isinstance(obj, dict):
-        for key in NESTING_KEYS:
-            inner = obj.get(key)
-            if isinstance(inner, torch.nn.Module):
-                return dict(inner.state_dict()), key
-            if _is_tensor_dict(inner):
-                return {k: v for k, v in inner.items() if isinstance(v, torch.Tensor)}, key
-        if _is_tensor_dict(obj):
-            return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}, None
-        keys = ", ".join(sorted(map(str, obj))[:12])
-        raise CheckpointError(f"{path}: no state dict found; top-level keys are: {keys} (expected tensors, or "
-                              f"one of {', '.join(NESTING_KEYS)} holding them)")
-    raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a dict of tensors")
-
-
-def _strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    for prefix in WRAPPER_PREFIXES:
-        if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
-    return state
 
 
 # -- Hugging Face folders -------------------------------------------------------------------------
@@ -278,7 +248,8 @@ def _open_folder(folder: Path, trust: bool) -> Checkpoint:
     else:
         checkpoint = _open_file(path, trust)
     kind = "huggingface folder: " + checkpoint.kind + (" + config.json" if (folder / "config.json").is_file() else "")
-    return Checkpoint(folder, kind, checkpoint.infos, checkpoint._readers, checkpoint.unindexed)
+    return Checkpoint(folder, kind, checkpoint.infos, checkpoint._readers, checkpoint.unindexed,
+                      tuple(checkpoint.read_order()))
 
 
 def _inside(folder: Path, relative: str, what: str) -> Path:
@@ -302,35 +273,37 @@ def _read_index(index: Path) -> dict[str, str]:
     except FileInputError as err:
         raise CheckpointError(str(err)) from None
     except Exception as err:
-        raise CheckpointError(f"{index}: not a valid shard index: {_first_line(err)}") from None
+        raise CheckpointError(f"{index}: not a valid shard index: {first_line(err)}") from None
     check_tensor_count(index, len(weight_map))
     return {str(name): str(shard) for name, shard in weight_map.items()}
 
 
 def _open_sharded(folder: Path, index: Path) -> Checkpoint:
+    """Every shard the index names, its header read and checked before any tensor is; tensors are read in the
+    shards' order (natural order of their file names: model-00001-of-00004 first) and, within a shard, in file
+    order."""
     weight_map = _read_index(index)
+    opened: dict[str, dict[str, Entry]] = {}
     infos: dict[str, TensorInfo] = {}
-    readers: dict[str, Any] = {}
-    opened: dict[str, tuple[dict[str, TensorInfo], Any]] = {}
     for name, shard in weight_map.items():
         shard_path = _inside(folder, shard, f"{index}: shard {shard!r} for {name!r}")
         if not shard_path.exists():
             raise CheckpointError(f"{index}: shard {shard!r} for {name!r} does not exist")
         if str(shard_path) not in opened:
             try:
-                regular_file(shard_path, "shard")
+                size = regular_file(shard_path, "shard").st_size
             except FileInputError as err:
                 raise CheckpointError(str(err)) from None
-            opened[str(shard_path)] = _safetensors_infos(shard_path)
-        shard_infos, handle = opened[str(shard_path)]
-        if name not in shard_infos:
+            opened[str(shard_path)] = _safetensors_entries(shard_path, size)
+        if name not in opened[str(shard_path)]:
             raise CheckpointError(f"{shard_path}: the index puts {name!r} here but the shard has no such tensor")
-        infos[name] = shard_infos[name]
-        readers[name] = lambda n=name, h=handle: h.get_tensor(n)
-    check_tensor_count(folder, sum(len(shard_infos) for shard_infos, _ in opened.values()))
-    unindexed = natural_sorted({n for shard_infos, _ in opened.values() for n in shard_infos} - set(infos))
+        infos[name] = _info(opened[str(shard_path)][name], str(shard_path))
+    check_tensor_count(folder, sum(len(entries) for entries in opened.values()))
+    unindexed = natural_sorted({n for entries in opened.values() for n in entries} - set(infos))
+    readers = {name: _reader(info.file, opened[info.file][name]) for name, info in infos.items()}
+    order = tuple(n for file in natural_sorted(opened) for n in opened[file] if n in infos)
     ordered = {n: infos[n] for n in natural_sorted(infos)}
-    return Checkpoint(folder, f"safetensors, {len(opened)} shards", ordered, readers, tuple(unindexed))
+    return Checkpoint(folder, f"safetensors, {len(opened)} shards", ordered, readers, tuple(unindexed), order)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -338,8 +311,3 @@ def natural_sorted(names) -> list[str]:
     """Names in natural order: ``layer.2`` before ``layer.10``."""
     return sorted(names, key=lambda s: [(0, int(p), "") if p.isdigit() else (1, 0, p)
                                         for p in re.split(r"(\d+)", s)])
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from boundcalc.errors import CheckpointError
 from boundcalc.limits import MAX_PICKLE_BYTES, MAX_SAFETENSORS_HEADER_BYTES, MAX_TENSORS, size_text
 
+if TYPE_CHECKING:
+    import torch
 
-def check_safetensors_header(path: Path) -> None:
-    """The header's declared length against MAX_SAFETENSORS_HEADER_BYTES, read before the header is."""
-    with open(path, "rb") as handle:
-        length = int.from_bytes(handle.read(8), "little")
+
+def check_safetensors_header(path: Path | str, length: int) -> None:
+    """The header's declared length against MAX_SAFETENSORS_HEADER_BYTES, checked before the header is read."""
     if length > MAX_SAFETENSORS_HEADER_BYTES:
         raise CheckpointError(f"{path}: the safetensors header declares {length:,} bytes, larger than the limit of "
                               f"{size_text(MAX_SAFETENSORS_HEADER_BYTES)} (MAX_SAFETENSORS_HEADER_BYTES)")
@@ -49,6 +49,8 @@ def check_torch_zip(path: Path) -> None:
 def check_dense(path: Path, name: str, tensor: torch.Tensor) -> None:
     """A dense CPU tensor whose values all lie in its own storage: a stride-0 (expanded) tensor of 10¹⁰ values
     over 4 bytes of storage would be materialised by the first reshape or copy."""
+    import torch
+
     if tensor.layout is not torch.strided:
         raise CheckpointError(f"{path}: tensor {name!r} is {str(tensor.layout).removeprefix('torch.')}; boundcalc "
                               "reads dense tensors only (save it with .to_dense())")

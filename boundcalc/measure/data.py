@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from boundcalc.errors import BoundcalcError
+from boundcalc.errors import BoundcalcError, first_line
 from boundcalc.files import FileInputError, regular_file
 from boundcalc.limits import MAX_DATA_VALUES, MAX_LABEL, MAX_NPZ_MEMBERS
 from boundcalc.measure.linalg import max_abs
@@ -98,7 +98,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     except DataError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as err:
-        raise DataError(f"{path}: not a readable .npz file ({_first_line(err)})") from None
+        raise DataError(f"{path}: not a readable .npz file ({first_line(err)})") from None
     return x, y
 
 
@@ -143,11 +143,6 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) ->
 
 def _number(value: int | float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,7 @@
-"""Linear algebra on one weight tensor: singular values, ranks with a stated tolerance, conv operator norms.
+"""Linear algebra in torch: conv operator norms, the torch thread count, and reductions on torch tensors.
 
-Every function takes a torch tensor (or the float64 Gram matrix made from one) and returns numbers; nothing
-here knows about specs or symbols.
-
-Singular values, method ``"gram"``: the eigenvalues of the smaller Gram matrix WᵀW (or WWᵀ), formed (BLAS
-syrk) and decomposed in float64. The absolute error of σ_i² is about n·ε₆₄·σ₁², so σ_i is resolved down to
-``gram_resolution`` ≈ √(n·ε₆₄)·σ₁ (2·10⁻⁷·σ₁ for n = 384) — finer than the float32 rank tolerance
-σ₁·max(m,n)·ε₃₂ (≥ 10⁻⁵·σ₁ there), and as accurate as a float32 SVD. ``"svd"`` is LAPACK gesdd in float64
-(``torch.linalg.svdvals``); ``"auto"`` takes the Gram method unless the rank tolerance is finer than ten
-times its resolution (float64 weights, or a small ``--rank-rtol``), and then the SVD.
-
-Without the whole spectrum (``--no-spectrum``), σ₁ comes from Lanczos iteration on the Gram matrix (ARPACK,
-to relative accuracy 10⁻¹²) and the rank from a Cholesky certificate: G − τ²I is positive definite exactly when
-every σ_i > τ. Only a matrix that fails the certificate has its eigenvalues computed.
+The dense-matrix methods (singular values, ranks, norms) are numpy functions in :mod:`boundcalc.measure.dense`,
+re-exported here; this module imports torch, which ``boundcalc measure`` on a safetensors file never needs.
 
 Convolutions (Sedghi, Gupta & Long 2019): the circular convolution on an N×N grid is block-diagonalised by
 the 2-D DFT, its singular values are those of the c_out × c_in matrices K̂(u, v). A zero-padded convolution
@@ -25,46 +14,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from boundcalc.limits import FFT_CHUNK_BYTES
-
-SVD_METHODS = ("auto", "gram", "svd")
-#: below this size the whole spectrum is cheaper than Lanczos iteration
-_LANCZOS_MIN_SIZE = 32
-#: Lanczos stops at a residual ‖Gx − θx‖ ≤ this·θ, so |λ₁ − θ| ≤ this·λ₁ and σ₁ is accurate to half of it
-LANCZOS_RTOL = 1e-12
-
-
-def rank_epsilon(dtype: torch.dtype) -> float:
-    """ε of numpy's rank convention for weights stored in ``dtype``: ε₆₄ for float64, else ε₃₂. numpy's linear
-    algebra works in float32 or float64 only (it refuses float16), so half-precision and float8 weights are
-    ranked as their float32 upcast; their own ε (2⁻⁷ for bfloat16) would count σ_i < 0.3·σ₁ as zero for a
-    40-column matrix."""
-    return torch.finfo(torch.float64 if dtype == torch.float64 else torch.float32).eps
-
-
-def numpy_rank_rtol(shape: tuple[int, ...], dtype: torch.dtype) -> float:
-    """numpy.linalg.matrix_rank's default tolerance relative to σ₁: max(m, n)·ε, ε from :func:`rank_epsilon`."""
-    return max(shape) * rank_epsilon(dtype)
-
-
-def gram_resolution(shape: tuple[int, ...]) -> float:
-    """Smallest σ_i/σ₁ the float64 Gram method resolves: √(max(m, n)·ε₆₄)."""
-    return math.sqrt(max(shape) * torch.finfo(torch.float64).eps)
-
-
-def choose_svd_method(requested: str, shape: tuple[int, ...], relative_tolerance: float) -> str:
-    """``requested`` unless it is "auto": then "gram" when it resolves the rank tolerance (σ_i > rtol·σ₁)
-    with a factor 10 to spare, else "svd"."""
-    if requested not in SVD_METHODS:
-        raise ValueError(f"unknown singular-value method {requested!r}")
-    if requested != "auto":
-        return requested
-    return "gram" if relative_tolerance >= 10 * gram_resolution(shape) else "svd"
+# the dense-matrix functions, for callers that reach them through this module
+from boundcalc.measure.dense import (LANCZOS_RTOL, SVD_METHODS, ScaledGram, all_eigenvalues_above,  # noqa: F401
+                                     choose_svd_method, frobenius, gram_resolution, gram_singular_values,
+                                     numpy_rank_rtol, rank_epsilon, row_norm_21, scaled_gram, svd_singular_values,
+                                     top_eigenvalue)
 
 
 @contextmanager
@@ -79,11 +37,6 @@ def torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def svd_singular_values(matrix: torch.Tensor) -> torch.Tensor:
-    """Singular values in descending order by LAPACK gesdd in float64."""
-    return torch.linalg.svdvals(matrix.to(torch.float64))
 
 
 def reducible(tensor: torch.Tensor) -> torch.Tensor:
@@ -104,79 +57,6 @@ def _unit_scaled(matrix: torch.Tensor) -> tuple[torch.Tensor, float]:
     """(W/c in float64, c) with c = max|W_ij|: squares of W/c neither overflow nor underflow."""
     scale = max_abs(matrix) or 1.0
     return matrix.to(torch.float64) / scale, scale
-
-
-def row_norm_21(matrix: torch.Tensor) -> float:
-    """‖Wᵀ‖₂,₁ = Σ_j ‖W_j,:‖₂ in float64, scaled so that no square over- or underflows."""
-    unit, scale = _unit_scaled(matrix)
-    return scale * float(torch.linalg.vector_norm(unit, dim=1).sum())
-
-
-def frobenius(matrix: torch.Tensor) -> float:
-    """‖W‖_F in float64, scaled so that no square over- or underflows."""
-    unit, scale = _unit_scaled(matrix)
-    return scale * float(torch.linalg.vector_norm(unit))
-
-
-@dataclass(frozen=True)
-class ScaledGram:
-    """The smaller Gram matrix of W/c (WᵀW/c² or WWᵀ/c²) with c = max|W_ij|, so no entry over- or underflows
-    float64 whatever the weights' magnitude; ``row_norm_21`` = ‖Wᵀ‖₂,₁ = Σ_j ‖W_j,:‖₂, unscaled."""
-
-    matrix: np.ndarray
-    scale: float
-    row_norm_21: float
-
-
-def scaled_gram(matrix: torch.Tensor, block_rows: int = 2048) -> ScaledGram:
-    """One pass that converts W/c to float64 a block of rows at a time (no float64 copy of the whole matrix;
-    numpy calls BLAS syrk for BᵀB, half the work of a general product) and also gives the row norms."""
-    scale = max_abs(matrix) or 1.0
-    tall = matrix.shape[0] >= matrix.shape[1]
-    source = matrix if tall else matrix.T
-    rows, cols = source.shape
-    gram = np.zeros((cols, cols))
-    squares = np.empty(rows) if tall else None          # squared row norms of W/c, when its rows are source's
-    buffer = torch.empty((min(block_rows, rows), cols), dtype=torch.float64)
-    for start in range(0, rows, block_rows):
-        block = buffer[:min(block_rows, rows - start)]
-        block.copy_(source[start:start + block_rows])
-        values = block.numpy()
-        values /= scale
-        gram += values.T @ values
-        if squares is not None:
-            squares[start:start + len(values)] = np.einsum("ij,ij->i", values, values)
-    if squares is None:
-        squares = np.diag(gram)                          # W's rows are source's columns: diag(WWᵀ)
-    return ScaledGram(gram, scale, scale * float(np.sqrt(squares).sum()))
-
-
-def gram_singular_values(gram: np.ndarray) -> torch.Tensor:
-    """√ of the Gram matrix's eigenvalues (negative rounding clamped to 0), descending."""
-    eig = np.linalg.eigvalsh(gram)
-    return torch.from_numpy(np.sqrt(np.clip(eig[::-1], 0.0, None)).copy())
-
-
-def top_eigenvalue(gram: np.ndarray) -> float:
-    """Largest eigenvalue of a symmetric PSD matrix: Lanczos (ARPACK) to relative accuracy ``LANCZOS_RTOL``
-    from a fixed start; the whole spectrum for small matrices, or if Lanczos fails."""
-    n = gram.shape[0]
-    if n >= _LANCZOS_MIN_SIZE:
-        from scipy.sparse.linalg import ArpackError, eigsh
-
-        start = np.random.default_rng(0).standard_normal(n)
-        try:
-            return float(eigsh(gram, k=1, which="LA", tol=LANCZOS_RTOL, v0=start, return_eigenvectors=False)[0])
-        except ArpackError:          # no convergence, or a breakdown (e.g. the zero matrix)
-            pass
-    return float(np.linalg.eigvalsh(gram)[-1]) if n else 0.0
-
-
-def all_eigenvalues_above(gram: np.ndarray, threshold: float) -> bool:
-    """Whether every eigenvalue of ``gram`` exceeds ``threshold``: a Cholesky factorisation of
-    gram − threshold·I succeeds exactly when it is positive definite (up to n·ε₆₄·‖gram‖)."""
-    shifted = torch.from_numpy(gram - threshold * np.eye(gram.shape[0]))
-    return int(torch.linalg.cholesky_ex(shifted).info) == 0
 
 
 # -- convolutions ---------------------------------------------------------------------------------

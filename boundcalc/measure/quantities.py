@@ -10,11 +10,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import torch
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.limits import MAX_FFT_ENTRIES, MAX_POWER_VALUES, MAX_POWER_MACS
-from boundcalc.measure import linalg
+from boundcalc.measure import dense
 
 CONV_NORM_METHODS = {
     "fft": "exact operator norm of the circular convolution on the padded grid (FFT, Sedghi et al. 2019); "
@@ -32,9 +31,9 @@ UPPER_BOUND_METHODS = frozenset({"fft"})
 class MeasureOptions:
     """How to measure; every choice is printed with the results."""
 
-    svd: str = "auto"                  # auto | gram | svd (see linalg.choose_svd_method)
+    svd: str = "auto"                  # auto | gram | svd (see dense.choose_svd_method)
     spectrum: bool = True              # False: σ₁, ‖W‖_F, ranks, stable rank only (Lanczos + Cholesky, no spectrum)
-    rank_rtol: float | None = None     # None: numpy's σ₁·max(m,n)·ε (linalg.rank_epsilon); else σ_i > rtol·σ₁
+    rank_rtol: float | None = None     # None: numpy's σ₁·max(m,n)·ε (dense.rank_epsilon); else σ_i > rtol·σ₁
     energy: float = 0.99               # rank at an energy threshold: smallest k with Σ_{j≤k} σ_j² ≥ energy·‖W‖_F²
     tail_k: int = 10                   # K of dist_K (Frobenius distance to rank K)
     conv_norm: str = "fft"             # which operator norm a bound uses for conv layers
@@ -77,30 +76,30 @@ class SpectrumQuantities:
     tail_energy: float | None
 
 
-def spectrum_quantities(sigma: torch.Tensor, relative_tolerance: float, energy: float,
+def spectrum_quantities(sigma: np.ndarray, relative_tolerance: float, energy: float,
                         tail_k: int) -> SpectrumQuantities:
     """Spectral and Frobenius norms, the rank at τ = relative_tolerance·σ₁, the energy rank, stable rank f²/s²,
     effective rank exp(H(σ/Σσ)) (Roy & Vetterli 2007), and dist_K = √(Σ_{j>K} σ_j²) (Eckart–Young: the
-    Frobenius distance to the nearest rank-K matrix)."""
-    sigma = sigma.to(torch.float64)
-    spectral = float(sigma[0]) if sigma.numel() else 0.0
+    Frobenius distance to the nearest rank-K matrix). ``sigma`` is descending."""
+    sigma = np.asarray(sigma, dtype=np.float64)
+    spectral = float(sigma[0]) if sigma.size else 0.0
     tolerance = relative_tolerance * spectral
     if spectral == 0.0:
         return SpectrumQuantities(0.0, 0.0, 0, tolerance, 0, 0.0, 0.0, 0.0)
     unit = sigma / spectral                      # σ/σ₁: sums of squares neither overflow nor underflow
     energies = unit ** 2
     total = float(energies.sum())
-    cumulative = torch.cumsum(energies, 0)
-    energy_rank = int(torch.searchsorted(cumulative, torch.tensor(energy * total, dtype=torch.float64))) + 1
+    cumulative = np.cumsum(energies)
+    energy_rank = int(np.searchsorted(cumulative, energy * total)) + 1
     p = unit / unit.sum()
     p = p[p > 0]
-    entropy = float(-(p * p.log()).sum())
+    entropy = float(-(p * np.log(p)).sum())
     return SpectrumQuantities(
         spectral=spectral,
         frobenius=spectral * math.sqrt(total),
         rank=int((sigma > tolerance).sum()),
         rank_tolerance=tolerance,
-        energy_rank=min(energy_rank, sigma.numel()),
+        energy_rank=min(energy_rank, sigma.size),
         stable_rank=total,
         effective_rank=math.exp(entropy),
         tail_energy=spectral * math.sqrt(float(energies[tail_k:].sum())),
@@ -142,66 +141,81 @@ class WeightMeasurement:
         return out
 
 
-def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str, layer: str | None = None,
-                   init: torch.Tensor | None = None, geometry: ConvGeometry | None = None,
-                   stored_dtype: torch.dtype | None = None) -> WeightMeasurement:
-    """Measure one dense (2-D) or conv (4-D) weight; conv operator norms need ``geometry``."""
-    stored_dtype = stored_dtype or weight.dtype
+def measure_weight(weight, options: MeasureOptions, *, tensor: str, layer: str | None = None,
+                   init=None, geometry: ConvGeometry | None = None, stored_dtype=None) -> WeightMeasurement:
+    """Measure one dense (2-D) or conv (4-D) weight, a numpy array or a CPU torch tensor; conv operator norms
+    need ``geometry`` (and torch). ``stored_dtype`` (a dtype or its name) is the type the weight was stored in,
+    which sets the default rank tolerance; by default the weight's own."""
+    stored = dense.dtype_name(stored_dtype if stored_dtype is not None else weight.dtype)
+    weight = dense.as_array(weight)
     matrix = weight.reshape(weight.shape[0], -1)
     shape = tuple(matrix.shape)
-    relative = options.rank_rtol if options.rank_rtol is not None else linalg.numpy_rank_rtol(shape, stored_dtype)
-    method = linalg.choose_svd_method(options.svd, shape, relative)
+    relative = options.rank_rtol if options.rank_rtol is not None else dense.numpy_rank_rtol(shape, stored)
+    method = dense.choose_svd_method(options.svd, shape, relative)
     if method == "gram":
-        gram = linalg.scaled_gram(matrix)
-        sigma = gram.scale * linalg.gram_singular_values(gram.matrix) if options.spectrum else None
+        gram = dense.scaled_gram(matrix)
+        sigma = gram.scale * dense.gram_singular_values(gram.matrix) if options.spectrum else None
         rows = gram.row_norm_21
     else:
-        sigma, rows = linalg.svd_singular_values(matrix), linalg.row_norm_21(matrix)
+        sigma, rows = dense.svd_singular_values(matrix), dense.row_norm_21(matrix)
     quantities = (spectrum_quantities(sigma, relative, options.energy, options.tail_k) if sigma is not None
                   else _quantities_without_spectrum(gram, relative))
-    measured = WeightMeasurement(tensor=tensor, shape=tuple(weight.shape), dtype=str(stored_dtype).removeprefix("torch."),
-                                 layer=layer, svd_method=method, matrix=quantities, row_norm_21=rows)
-    if method == "gram" and relative < 10 * linalg.gram_resolution(shape):
+    measured = WeightMeasurement(tensor=tensor, shape=tuple(weight.shape), dtype=stored, layer=layer,
+                                 svd_method=method, matrix=quantities, row_norm_21=rows)
+    if method == "gram" and relative < 10 * dense.gram_resolution(shape):
         measured.notes.append(f"rank tolerance {relative:.1e}·σ₁ is below what the Gram method resolves "
-                              f"(≈ {linalg.gram_resolution(shape):.1e}·σ₁): the rank is unreliable; use --svd svd")
+                              f"(≈ {dense.gram_resolution(shape):.1e}·σ₁): the rank is unreliable; use --svd svd")
     if init is not None:
-        diff = matrix.to(torch.float64) - init.reshape(matrix.shape).to(torch.float64)
-        measured.init = {"spectral": float(torch.linalg.matrix_norm(diff, ord=2)),
-                         "frobenius": linalg.frobenius(diff),
-                         "row_norm_21": linalg.row_norm_21(diff)}
-    if weight.dim() == 4 and geometry is not None:
-        measured.conv = conv_norms(weight, geometry, options, measured.notes)
-        if init is not None:   # the operator of W − W₀ is the difference of the operators
-            measured.init["operator_row_norm_21"] = linalg.conv_operator_row_norm_21(
-                diff.reshape(weight.shape), geometry.input_hw, geometry.stride, geometry.padding)
+        diff = matrix.astype(np.float64) - dense.as_array(init).reshape(matrix.shape).astype(np.float64)
+        measured.init = {"spectral": dense.spectral_norm(diff), "frobenius": dense.frobenius(diff),
+                         "row_norm_21": dense.row_norm_21(diff)}
+    if weight.ndim == 4 and geometry is not None:
+        _measure_conv(measured, weight, None if init is None else diff.reshape(weight.shape), geometry, options)
     return measured
 
 
-def _quantities_without_spectrum(gram: linalg.ScaledGram, relative_tolerance: float) -> SpectrumQuantities:
+def _measure_conv(measured: WeightMeasurement, kernel: np.ndarray, difference: np.ndarray | None,
+                  geometry: ConvGeometry, options: MeasureOptions) -> None:
+    """Conv operator norms (torch), and the (2,1) norm of the operator of W − W₀ (the difference of the
+    operators)."""
+    import torch
+
+    from boundcalc.measure import linalg
+
+    measured.conv = conv_norms(torch.from_numpy(np.ascontiguousarray(kernel)), geometry, options, measured.notes)
+    if difference is not None:
+        measured.init["operator_row_norm_21"] = linalg.conv_operator_row_norm_21(
+            torch.from_numpy(np.ascontiguousarray(difference)), geometry.input_hw, geometry.stride, geometry.padding)
+
+
+def _quantities_without_spectrum(gram: dense.ScaledGram, relative_tolerance: float) -> SpectrumQuantities:
     """σ₁ by Lanczos, ‖W‖_F² = tr(G), and the rank at τ = rtol·σ₁: full when G − τ²I passes the Cholesky
     certificate, else counted on the whole spectrum (rare, and then exactly as with the spectrum). Computed on
     the scaled Gram matrix; only σ₁, ‖W‖_F and τ carry the scale."""
     total = float(np.trace(gram.matrix))
     if total == 0.0:
         return SpectrumQuantities(0.0, 0.0, 0, 0.0, None, 0.0, None, None)
-    top = linalg.top_eigenvalue(gram.matrix)
+    top = dense.top_eigenvalue(gram.matrix)
     scaled_tolerance = relative_tolerance * math.sqrt(top)
-    if linalg.all_eigenvalues_above(gram.matrix, scaled_tolerance ** 2):
+    if dense.all_eigenvalues_above(gram.matrix, scaled_tolerance ** 2):
         rank = gram.matrix.shape[0]
     else:
-        rank = int((linalg.gram_singular_values(gram.matrix) > scaled_tolerance).sum())
+        rank = int((dense.gram_singular_values(gram.matrix) > scaled_tolerance).sum())
     return SpectrumQuantities(spectral=gram.scale * math.sqrt(top), frobenius=gram.scale * math.sqrt(total), rank=rank,
                               rank_tolerance=gram.scale * scaled_tolerance, energy_rank=None, stable_rank=total / top,
                               effective_rank=None, tail_energy=None)
 
 
-def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOptions,
+def conv_norms(kernel, geometry: ConvGeometry, options: MeasureOptions,
                notes: list[str] | None = None) -> dict[str, float | None]:
     """Operator norms of a conv layer by each method, its operator Frobenius and (2,1) norms (‖Aᵀ‖₂,₁ of the
     full matrix A, one row per output coordinate) and its filter norm. The
     costly methods are checked against their limits before anything is computed: past MAX_FFT_ENTRIES the
     'fft' value is the looser upper bound Σ_taps ‖K_ab‖₂; past MAX_POWER_MACS or MAX_POWER_VALUES power
-    iteration is skipped (an error when it is the method the bounds use). Each fallback is added to ``notes``."""
+    iteration is skipped (an error when it is the method the bounds use). Each fallback is added to ``notes``.
+    ``kernel`` is a torch tensor (c_out, c_in, kh, kw)."""
+    from boundcalc.measure import linalg
+
     hw, stride, pad = geometry.input_hw, geometry.stride, geometry.padding
     notes = notes if notes is not None else []
     too_costly = _power_iteration_cost(kernel.shape, geometry, options.power_iterations)
@@ -223,12 +237,14 @@ def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOpt
         power = linalg.conv_operator_norm_power(kernel, hw, stride, pad, options.power_iterations)
     return {"fft": fft, "operator_frobenius": linalg.conv_operator_frobenius(kernel, hw, stride, pad),
             "operator_row_norm_21": linalg.conv_operator_row_norm_21(kernel, hw, stride, pad),
-            "power": power, "filter_norm": linalg.frobenius(kernel)}
+            "power": power, "filter_norm": dense.frobenius(dense.as_array(kernel))}
 
 
 def _power_iteration_cost(shape, geometry: ConvGeometry, iterations: int) -> str | None:
     """Why power iteration on this layer is past a limit (work or input size), or None."""
     hw = geometry.input_hw
+    from boundcalc.measure import linalg
+
     macs = linalg.power_step_macs(tuple(shape), hw, geometry.stride, geometry.padding) * iterations
     if macs > MAX_POWER_MACS:
         return (f"{iterations} power-iteration steps on the {hw[0]}×{hw[1]} input need {macs:,} multiply-adds, "

@@ -1,23 +1,22 @@
-"""Measure a checkpoint: every weight matrix on its own, or the layers a spec binds (with biases handled
-and conv geometry known). Tensors are read and reduced one at a time, so memory stays near the size of the
-largest tensor; ``on_tensor(done, total, name)`` reports progress (the CLI draws a bar with it).
+"""Measure the layers a spec binds to a checkpoint (with biases handled and conv geometry known);
+``on_tensor(done, total, name)`` reports progress (the CLI draws a bar with it). Every weight matrix on its own,
+streamed without torch: :mod:`.stream` (re-exported here).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.measure.binding import Binding, BindingError, bind, concrete_graph
-from boundcalc.measure.checkpoint import Checkpoint, TensorInfo
-from boundcalc.measure.linalg import torch_threads
+from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.measure.quantities import ConvGeometry, MeasureOptions, WeightMeasurement, measure_weight
+from boundcalc.measure.stream import (UNINDEXED, Progress, checked_init, measure_checkpoint, noop,  # noqa: F401
+                                     skipped_tensors)
 from boundcalc.ops import FOLDABLE_OPS, OPS
 from boundcalc.spec.load import Spec
 
-Progress = Callable[[int, int, str], None]
 BIAS_MODES = {
     "fold": "biases folded into the weights as an extra constant input coordinate: hidden layers use "
             "[[W, b], [0, 1]], the last layer [W, b], the data gets a coordinate 1 (an exact rewrite of the "
@@ -28,52 +27,6 @@ BIAS_MODES = {
     "keep": "biases used in the forward pass; norms and ranks are of the weight matrices alone (diagnostics, "
             "not bounds)",
 }
-
-
-def _noop(done: int, total: int, name: str) -> None:
-    return None
-
-
-def measure_checkpoint(checkpoint: Checkpoint, options: MeasureOptions, init: Checkpoint | None = None,
-                       on_tensor: Progress = _noop) -> list[WeightMeasurement]:
-    """Every floating-point tensor with ≥ 2 dimensions (conv kernels as reshaped c_out × c_in·kh·kw), with one
-    torch thread (see ``linalg.torch_threads``)."""
-    names = [i.name for i in checkpoint if _skip_reason(i) is None]
-    out = []
-    with torch_threads(1):
-        for done, name in enumerate(names):
-            on_tensor(done, len(names), name)
-            weight = checkpoint.tensor(name)
-            out.append(measure_weight(weight, options, tensor=name, init=init_tensor(init, name, weight)))
-    on_tensor(len(names), len(names), "")
-    return out
-
-
-#: the reason given for tensors a shard holds but its index does not list
-UNINDEXED = "in a shard but not listed in the shard index, so not read"
-
-
-def skipped_tensors(checkpoint: Checkpoint, every_tensor: bool = True) -> dict[str, list[str]]:
-    """The tensors left out, by reason: those ``measure_checkpoint`` skips (with ``every_tensor``) and those
-    missing from a shard index."""
-    out: dict[str, list[str]] = {}
-    for info in checkpoint if every_tensor else ():
-        reason = _skip_reason(info)
-        if reason is not None:
-            out.setdefault(reason, []).append(info.name)
-    if checkpoint.unindexed:
-        out[UNINDEXED] = list(checkpoint.unindexed)
-    return out
-
-
-def _skip_reason(info: TensorInfo) -> str | None:
-    if not info.is_float:
-        return "not floating point"
-    if len(info.shape) < 2:
-        return "fewer than 2 dimensions (biases, norms, scalars)"
-    if min(info.shape) == 0:
-        return "empty"
-    return None
 
 
 @dataclass
@@ -90,7 +43,7 @@ class BoundModel:
 
 
 def bind_and_measure(spec: Spec, checkpoint: Checkpoint, options: MeasureOptions, *, init: Checkpoint | None = None,
-                     biases: str = "fold", allow_unused: bool = False, on_tensor: Progress = _noop) -> BoundModel:
+                     biases: str = "fold", allow_unused: bool = False, on_tensor: Progress = noop) -> BoundModel:
     """Bind ``spec`` to ``checkpoint`` (BindingError with the full report on a mismatch) and measure each bound
     layer as the bounds see it: folded with its bias for ``biases='fold'``; the weight alone for 'drop' (biases
     left out of the forward pass too) and 'keep' (biases used in the forward pass; for diagnostics)."""
@@ -165,13 +118,7 @@ def init_tensor(init: Checkpoint | None, name: str | None, like: torch.Tensor | 
     """Tensor ``name`` of the reference checkpoint ``init``, checked to have the shape of ``like``."""
     if init is None or name is None or like is None:
         return None
-    if name not in init.infos:
-        raise BoundcalcError(f"--init {init.path}: no tensor named {name!r}")
-    reference = init.tensor(name)
-    if tuple(reference.shape) != tuple(like.shape):
-        raise BoundcalcError(f"--init {init.path}: {name} has shape {tuple(reference.shape)}, the checkpoint's has "
-                             f"{tuple(like.shape)}")
-    return reference
+    return checked_init(init, name, tuple(like.shape), as_tensor=True)
 
 
 __all__ = ["measure_checkpoint", "skipped_tensors", "UNINDEXED", "bind_and_measure", "checked_binding", "init_tensor", "BoundModel", "BindingError", "BIAS_MODES"]

@@ -1,11 +1,11 @@
 """Renderers: plain text / rich, LaTeX, Markdown, JSON. They format; they never compute.
 
 Importing this package installs the printers behind ``str(bound)`` and ``bound._repr_latex_()``
-(:data:`boundcalc.bound.PRINTERS`); each imports its module only when first used.
+(:data:`boundcalc.printers.PRINTERS`); each imports its module only when first used.
 """
 from __future__ import annotations
 
-from boundcalc.bound import PRINTERS
+from boundcalc.printers import PRINTERS
 
 
 def _plain_text(bound) -> str:

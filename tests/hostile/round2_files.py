@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from tests.hostile.corpus import MLP_SPEC, SPECS, Case, X, Y, mlp_tensors, npz, safetensors_file
+from tests.hostile.corpus import MLP_SPEC, SPECS, Case, X, Y, mlp_tensors, npz, safetensors_bytes, safetensors_file
 
 ZOO = ["zoo", "evaluate", "{dir}/zoo", "--spec", MLP_SPEC, "--out", "{dir}/out"]
 CSV_HEAD = "id,file,train_error,test_error\n"
@@ -181,6 +181,41 @@ def collapse_plot(id: str, files: dict, plot: str, phrase: str = "refusing to wr
                 phrase, kind="output")
 
 
+# -- issue 18: safetensors read without torch, shards streamed -------------------------------------------
+def two_shards(damage: Callable[[Path], None] | None = None, index_extra: dict | None = None) -> Callable[[Path], None]:
+    """A Hugging Face folder with the MLP's tensors in two shards; ``damage`` is applied to the second shard,
+    ``index_extra`` added to the weight map."""
+    def write(folder: Path) -> None:
+        folder.mkdir()
+        tensors = mlp_tensors()
+        first, second = folder / "model-00001-of-00002.safetensors", folder / "model-00002-of-00002.safetensors"
+        save_file({k: tensors[k] for k in ("0.weight", "0.bias")}, first)
+        save_file({k: v for k, v in tensors.items() if not k.startswith("0.")}, second)
+        weight_map = {k: (first if k.startswith("0.") else second).name for k in tensors}
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {**weight_map,
+                                                                                       **(index_extra or {})}}))
+        if damage is not None:
+            damage(second)
+    return write
+
+
+def cut_in_half(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def one_tensor(entry: dict, payload: bytes = bytes(24), extra: dict | None = None) -> bytes:
+    """A safetensors file of one tensor "w" described by ``entry`` (plus ``extra`` header entries)."""
+    return safetensors_bytes({"w": entry, **(extra or {})}, payload=payload)
+
+
+F32_2x3 = {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}
+
+
+def streamed(id: str, content, phrase: str, name: str = "w.safetensors", args: list[str] | None = None) -> Case:
+    return Case(id, {name: content}, args or ["measure", "{dir}/" + name], phrase, kind="checkpoint")
+
+
 U64 = Y.astype(np.uint64)
 U64[3] = 2 ** 64 - 1
 
@@ -270,4 +305,29 @@ CASES: list[Case] = [
     # row's real problem
     Case("zoo-csv-with-bom", {"zoo/models.csv": "\ufeff" + CSV_HEAD + "a,a.pt,nan,0.2\n"}, ZOO, "train_error",
          kind="data"),
+    # -- issue 18: a safetensors header is checked against its file before any tensor is read (numpy reader)
+    streamed("shard-truncated", two_shards(cut_in_half), "past the end of the file", "folder"),
+    streamed("shard-missing", two_shards(lambda p: p.unlink()), "does not exist", "folder"),
+    streamed("shard-index-names-a-missing-file", two_shards(index_extra={"extra.weight": "model-00003.safetensors"}),
+             "does not exist", "folder"),
+    streamed("shard-lacks-an-indexed-tensor", two_shards(index_extra={"9.weight": "model-00002-of-00002.safetensors"}),
+             "no such tensor", "folder"),
+    streamed("shard-bad-header", two_shards(lambda p: p.write_bytes(safetensors_bytes(b"[1, 2]   "))),
+             "not a JSON object", "folder"),
+    streamed("shard-nan-bfloat16", two_shards(lambda p: save_file(
+        {**{k: v for k, v in mlp_tensors().items() if not k.startswith("0.")},
+         "2.weight": torch.full((32, 32), float("nan"), dtype=torch.bfloat16)}, p)), "1024 NaN/Inf", "folder"),
+    streamed("tensor-bytes-past-the-end", one_tensor({**F32_2x3, "data_offsets": [0, 24]}, payload=bytes(12)),
+             "past the end of the file"),
+    streamed("tensor-offsets-overlap", one_tensor(F32_2x3, payload=bytes(48),
+                                                  extra={"v": {**F32_2x3, "data_offsets": [12, 36]}}), "overlapping"),
+    streamed("tensor-size-not-its-offsets", one_tensor({**F32_2x3, "shape": [4, 3]}), "needs 48 bytes"),
+    streamed("tensor-unknown-dtype", one_tensor({**F32_2x3, "dtype": "F128"}), "unknown dtype"),
+    streamed("tensor-negative-shape", one_tensor({**F32_2x3, "shape": [-2, -3]}), "non-negative"),
+    streamed("tensor-entry-not-an-object", one_tensor([1, 2, 3]), "is not {dtype"),
+    streamed("bytes-after-the-last-tensor", one_tensor(F32_2x3, payload=bytes(40)), "after the last tensor"),
+    streamed("header-not-utf8", safetensors_bytes(b'{"w": "\xff\xfe"}'), "not valid JSON"),
+    streamed("header-duplicate-tensor", safetensors_bytes(b'{"w": ' + json.dumps(F32_2x3).encode() + b', "w": '
+                                                          + json.dumps(F32_2x3).encode() + b"}", payload=bytes(24)),
+             "duplicate key"),
 ]
