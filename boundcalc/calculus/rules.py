@@ -283,7 +283,8 @@ AS_PRINTED = RuleSet(
     name="as_printed",
     description="Pinto, Rangamani & Poggio (ALT 2025) eq. (4) exactly: chain of bias-free linear layers "
                 "and piecewise-linear 1-Lipschitz activations, diameter from Lemma 5 as printed",
-    rules={"linear": linear_as_printed, "relu": elementwise, "leaky_relu": elementwise, "identity": elementwise},
+    rules={"linear": linear_as_printed, "relu": elementwise, "leaky_relu": elementwise, "identity": elementwise,
+           "dropout": elementwise},    # dropout: the identity at evaluation
     notes=("Lemma 5 is applied with 𝔯_i = min_{j≤i} rank(W_j) as printed in eq. (4); the proof supports "
            "only min_{j≤i−1}, which is ≥ the printed value, so the printed form can be smaller than what "
            "the proof establishes (docs/references.md §9.2).",),
