@@ -244,3 +244,50 @@ def test_bad_field_is_one_located_spec_error(tmp_path, text, phrase):
     err = info.value
     assert err.file == str(path) and err.line == 3, str(err)
     assert phrase in str(err) and "\n" not in str(err)
+
+
+# -- the priors' requirements --------------------------------------------------------------------------------
+MLP = "data: {samples: m, dim: 6}\nlayers:\n  - {op: linear, out: 5}\n  - %s\n  - {op: linear, out: 3}\n" \
+      "loss: {margin: gamma}\n"
+CNN = ("data: {samples: m, shape: [2, 8, 8]}\nlayers:\n  - {op: conv2d, channels: 3, kernel: 3, padding: 1}\n"
+       "  - relu\n  - %s\n  - flatten\n  - {op: linear, out: 3}\nloss: {margin: gamma}\n")
+CONCAT = ("data: {samples: m, shape: [2, 8, 8]}\nlayers:\n  - {op: conv2d, name: a, channels: 3, kernel: 3, "
+          "padding: 1}\n  - relu\n  - {op: concat, inputs: [relu1, input]}\n  - flatten\n  - {op: linear, out: 3}\n"
+          "loss: {margin: gamma}\n")
+ALL = {"pinto2024", "pinto2024_tight", "bartlett2017", "bartlett2017_dudley", "neyshabur2018", "golowich2018",
+       "neyshabur2015", "vc2019", "galanti2023"}
+#: (spec, the entries that cover it); every other entry must refuse, naming the op or the reason
+COVERAGE = [
+    (MLP % "sigmoid", {"pinto2024_tight"}),
+    (MLP % "{op: softplus, beta: 2}", {"pinto2024_tight"}),
+    (MLP % "{op: lipschitz, constant: 2, at_zero: 0.5}", {"pinto2024_tight"}),
+    (MLP % "gelu", {"pinto2024_tight", "bartlett2017", "bartlett2017_dudley"}),
+    (MLP % "silu", {"pinto2024_tight", "bartlett2017", "bartlett2017_dudley"}),
+    (MLP % "{op: elu, alpha: 2}", {"pinto2024_tight", "bartlett2017", "bartlett2017_dudley"}),
+    (MLP % "hardswish", {"pinto2024_tight", "bartlett2017", "bartlett2017_dudley"}),
+    (MLP % "{op: dropout, p: 0.5}", ALL - {"galanti2023"}),
+    (CNN % "{op: maxpool, kernel: 3, stride: 2, padding: 1}", {"pinto2024_tight", "bartlett2017",
+                                                               "bartlett2017_dudley"}),
+    (CNN % "{op: avgpool, kernel: 3, stride: 2, padding: 1}", {"pinto2024_tight", "bartlett2017",
+                                                               "bartlett2017_dudley", "vc2019"}),
+    (CNN % "{op: adaptive_avgpool, output: 2}", {"pinto2024_tight", "bartlett2017", "bartlett2017_dudley",
+                                                 "vc2019"}),
+    (CONCAT, {"pinto2024_tight", "vc2019"}),
+]
+
+
+@pytest.mark.parametrize("text,covers", COVERAGE, ids=[f"case{i}" for i in range(len(COVERAGE))])
+def test_each_new_kind_is_refused_by_the_entries_that_do_not_cover_it(text, covers):
+    from boundcalc.bounds import REGISTRY, Applied, NetworkView
+
+    view = NetworkView(boundcalc.parse_spec(text))
+    new_ops = view.ops - {"input", "linear", "conv2d", "relu", "flatten"}
+    for key, entry in REGISTRY.items():
+        result = entry.apply(view)
+        if key in covers:
+            assert isinstance(result, Applied), (key, getattr(result, "reason", None))
+        else:
+            assert not isinstance(result, Applied), key
+            reason = result.reason
+            assert any(op in reason for op in new_ops) or "φ(0)" in reason or "chain" in reason \
+                or "conv2d" in reason, (key, reason)
