@@ -19,7 +19,7 @@ Sources (docs/references.md §3.2.1; the derivative of each is elementary, the m
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import sympy as sp
 
@@ -93,39 +93,39 @@ class Gelu(OpKind):
         return F.gelu(inputs[0], approximate=params["approximate"])
 
 
-class Silu(OpKind):
-    name = "silu"
+class _Fixed(OpKind):
+    """A parameter-free activation with a fixed ρ, computed by ``torch.nn.functional.<function>``."""
+
     fields = PlainSmoothFields
     flags = SMOOTH
-    summary = "x·σ(x) (swish); ρ ≈ 1.0998, φ(0) = 0"
-    example = ((4,), ("silu",))
+    rho: ClassVar[sp.Expr]
+    function: ClassVar[str]
 
     def lipschitz(self, name, params, value):
-        return value(SILU_RHO)
+        return value(self.rho)
 
     def forward(self, name, params, inputs, weight=None, bias=None):
         import torch.nn.functional as F
 
-        return F.silu(inputs[0])
+        return getattr(F, self.function)(inputs[0])
 
 
-class Sigmoid(OpKind):
+class Silu(_Fixed):
+    name = "silu"
+    rho, function = SILU_RHO, "silu"
+    summary = "x·σ(x) (swish); ρ ≈ 1.0998, φ(0) = 0"
+    example = ((4,), ("silu",))
+
+
+class Sigmoid(_Fixed):
     name = "sigmoid"
-    fields = PlainSmoothFields
     flags = SHIFTED
+    rho, function = sp.Rational(1, 4), "sigmoid"
     summary = "1/(1 + e^(−x)); ρ = 1/4, φ(0) = 1/2 (enters the chain rule's anchor term)"
     example = ((4,), ("sigmoid",))
 
-    def lipschitz(self, name, params, value):
-        return value(sp.Rational(1, 4))
-
     def at_zero(self, params):
         return sp.S.Half
-
-    def forward(self, name, params, inputs, weight=None, bias=None):
-        import torch
-
-        return torch.sigmoid(inputs[0])
 
 
 class Softplus(OpKind):
@@ -172,20 +172,11 @@ class Elu(OpKind):
         return F.elu(inputs[0], alpha=_number(name, params["alpha"], "alpha", self.name))
 
 
-class Hardswish(OpKind):
+class Hardswish(_Fixed):
     name = "hardswish"
-    fields = PlainSmoothFields
-    flags = SMOOTH
+    rho, function = sp.Rational(3, 2), "hardswish"
     summary = "x·ReLU6(x + 3)/6; ρ = 3/2, φ(0) = 0"
     example = ((4,), ("hardswish",))
-
-    def lipschitz(self, name, params, value):
-        return value(sp.Rational(3, 2))
-
-    def forward(self, name, params, inputs, weight=None, bias=None):
-        import torch.nn.functional as F
-
-        return F.hardswish(inputs[0])
 
 
 class Dropout(OpKind):

@@ -55,18 +55,23 @@ class Add(OpKind):
         return {}
 
     def output_shape(self, params, shapes, fail: Fail, sources=()):
-        first = shapes[0]
-        for shape, source in zip(shapes[1:], list(sources)[1:]):
-            if not same_shape(first, shape):
-                raise fail(f"width mismatch at add: {sources[0]!r} gives {format_shape(first)} but {source!r} "
-                           f"gives {format_shape(shape)}")
-        return first
+        _check_branches(shapes, sources, fail, same_shape, "width mismatch at add")
+        return shapes[0]
 
     def forward(self, name, params, inputs, weight=None, bias=None):
         total = inputs[0]
         for other in inputs[1:]:
             total = total + other
         return total
+
+
+def _check_branches(shapes, sources, fail: Fail, agree, what: str, tail: str = "") -> None:
+    """Each branch's shape against the first one's; ``fail`` with both when ``agree`` does not hold."""
+    first = shapes[0]
+    for shape, source in zip(shapes[1:], list(sources)[1:]):
+        if not agree(first, shape):
+            raise fail(f"{what}: {sources[0]!r} gives {format_shape(first)} but {source!r} gives "
+                       f"{format_shape(shape)}{tail}")
 
 
 class Flatten(OpKind):
@@ -148,12 +153,9 @@ class Concat(OpKind):
         return {}
 
     def output_shape(self, params, shapes, fail: Fail, sources=()):
-        first = shapes[0]
-        for shape, source in zip(shapes[1:], list(sources)[1:]):
-            if len(shape) != len(first) or not same_shape(first[1:], shape[1:]):
-                raise fail(f"size mismatch at concat: {sources[0]!r} gives {format_shape(first)} but {source!r} "
-                           f"gives {format_shape(shape)} (all but the channels must match)")
-        return (sp.Add(*(shape[0] for shape in shapes)), *first[1:])
+        _check_branches(shapes, sources, fail, lambda a, b: len(a) == len(b) and same_shape(a[1:], b[1:]),
+                        "size mismatch at concat", " (all but the channels must match)")
+        return (sp.Add(*(shape[0] for shape in shapes)), *shapes[0][1:])
 
     def forward(self, name, params, inputs, weight=None, bias=None):
         import torch
