@@ -55,6 +55,12 @@ def check_applicable(graph: nx.DiGraph, ruleset: RuleSet) -> None:
                           problems)
 
 
+def _shifted_maps(graph: nx.DiGraph) -> set[str]:
+    """The kinds of the parameter-free layers with φ(0) ≠ 0."""
+    return {a["op"] for _, a in _all_nodes(graph) if a["op"] in LIPSCHITZ_MAPS
+            and not sp.sympify(OPS[a["op"]].at_zero(a["layer"].params)).is_zero}
+
+
 def _all_nodes(graph: nx.DiGraph):
     for name, attrs in graph.nodes(data=True):
         yield name, attrs
@@ -71,6 +77,7 @@ def derive(spec: Spec, rules: str = "tight", gap: str = "derived", graph: nx.DiG
     graph = graph if graph is not None else build_graph(spec)
     check_applicable(graph, ruleset)
     quantities = _RecordingQuantities(spec.symbols)
+    quantities.sample_count = spec.data.samples
     result = compose_scope(graph, data_state(spec.data.norm), ruleset, quantities)
     m = spec.data.samples
     terms = tuple(
@@ -108,6 +115,7 @@ def compose_numeric(spec: Spec, values: dict[str, float], rules: str = "tight",
     graph = graph if graph is not None else build_graph(spec)
     check_applicable(graph, ruleset)
     q = NumericQuantities(spec.symbols, values)
+    q.sample_count = spec.data.samples
     entering = data_state(LogReal.of(q.value(spec.data.norm)), one=LogReal.of(1.0))
     result = compose_scope(graph, entering, ruleset, q)
     return LogReal.of(result.state.width) / q.value(spec.data.samples)
@@ -129,9 +137,16 @@ def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> t
         f"rule set {ruleset.name}: {ruleset.description}",
     ]
     present = {a["op"] for _, a in _all_nodes(graph)} - {"input", "repeat"}
-    activations = sorted(present & LIPSCHITZ_MAPS)
+    shifted = _shifted_maps(graph)
+    activations = sorted(present & LIPSCHITZ_MAPS - shifted)
     if activations:
         out.append("parameter-free maps (ρ-Lipschitz, φ(0) = 0, applied per sample): " + ", ".join(activations))
+    if shifted:
+        out[2] = ("bias-free layers; every weight class contains W = 0, so the zero network's image y0 is 0 after "
+                  "each weight layer, and the chain rule's y0 term vanishes except after a map with φ(0) ≠ 0")
+        out.append("parameter-free maps with φ(0) = c ≠ 0 (ρ-Lipschitz, per sample): " + ", ".join(sorted(shifted))
+                   + "; the zero network's image there is c·1, of norm |c|·√(h·m), added to the anchor and the "
+                   "image norm, so the next weight layer adds an anchor term")
     out += [OPS[op].assumption for op in OPS if op in present and OPS[op].assumption]
     for name, attrs in _all_nodes(graph):
         if attrs["op"] == "repeat":

@@ -1,5 +1,6 @@
 """Every validation error names the file, the line and the field, and says what was expected."""
 import pytest
+import sympy as sp
 
 import boundcalc
 from boundcalc.graph import build_graph
@@ -59,11 +60,18 @@ def test_error_names_file_line_and_problem(tmp_path, text, line, phrase):
     assert "\n" not in str(err)
 
 
-def test_lipschitz_activation_needs_phi_zero():
+def test_lipschitz_activation_with_phi_zero_enters_the_anchor_term():
+    """φ(0) = 1 on h coordinates and m samples: the zero network's image is the all-ones h × m matrix, of norm
+    √(h·m), so the next layer (k outputs) adds the anchor term f·√k·√(h·m)/m; as_printed refuses the map."""
     spec = boundcalc.parse_spec(HEAD + "  - {op: linear, out: h}\n  - {op: lipschitz, constant: 2, at_zero: 1}\n"
-                                "  - {op: linear, out: k}\n")
-    with pytest.raises(boundcalc.DeriveError, match="φ\\(0\\) = 0"):
-        boundcalc.derive(spec)
+                                "  - {op: linear, out: k, name: last}\n")
+    bound = boundcalc.derive(spec)
+    anchor = [t for t in bound.terms if t.kind == "anchor"]
+    assert len(anchor) == 1 and anchor[0].layer == "last"
+    h, k, m, f = (sp.Symbol(n, positive=True) for n in ("h", "k", "m", "f_last"))
+    assert sp.simplify(sp.sympify(anchor[0].local).doit() - f * sp.sqrt(k) * sp.sqrt(h * m)) == 0
+    with pytest.raises(boundcalc.DeriveError, match="lipschitz"):
+        boundcalc.derive(spec, rules="as_printed")
 
 
 def test_as_printed_lists_every_layer_outside_its_class():

@@ -8,16 +8,17 @@ import sympy as sp
 
 from boundcalc.bounds.base import Citation, Formula, PriorBound, Requirements, confidence_term
 from boundcalc.bounds.network import NetworkView
+from boundcalc.ops import LIPSCHITZ_MAPS
 
 CITATION = Citation(authors="Bartlett, Foster & Telgarsky",
                     title="Spectrally-normalized margin bounds for neural networks",
                     year=2017, venue="NeurIPS", arxiv="1706.08498")
 STATEMENT = "P(argmax_j f(x)_j ≠ y) − R̂_γ(f), R̂_γ the empirical ramp risk at margin γ"
 REQUIREMENTS = Requirements(
-    ops=frozenset({"linear", "conv2d", "relu", "leaky_relu", "identity", "tanh", "lipschitz", "flatten",
-                   "avgpool"}),
-    activation="ρ_i-Lipschitz maps with σ_i(0) = 0 (coordinate-wise or pooling), bias-free",
-    needs_margin=True)
+    ops=frozenset({"linear", "conv2d"}) | LIPSCHITZ_MAPS,
+    activation="ρ_i-Lipschitz maps (ℓ2) with σ_i(0) = 0: activations, dropout, flatten, pooling (maxpool with "
+               "ρ = √(most windows per input)), bias-free",
+    needs_margin=True, zero_at_zero=True)
 
 
 def spectral_complexity(view: NetworkView) -> sp.Expr:

@@ -56,6 +56,9 @@ class Requirements:
     activation: str
     topology: Literal["chain", "dag"] = "chain"
     needs_margin: bool = False
+    #: every parameter-free map must have φ(0) = 0 for its layer's parameters (sigmoid, softplus and a
+    #: 'lipschitz' map with at_zero ≠ 0 are then refused, with the layer named)
+    zero_at_zero: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.ops) - set(OPS)
@@ -71,6 +74,8 @@ class Requirements:
             return f"does not cover op{'s' if len(extra) > 1 else ''} {', '.join(extra)} (needs {self.activation})"
         if self.needs_margin and view.margin is None:
             return "needs a margin loss (loss: margin: gamma); the spec gives a Lipschitz loss"
+        if self.zero_at_zero:
+            return _nonzero_at_zero(view.graph)
         return None
 
     def describe(self) -> list[str]:
@@ -79,7 +84,25 @@ class Requirements:
                f"activations: {self.activation}"]
         if self.needs_margin:
             out.append("loss: ramp loss with margin γ (multi-class margin)")
+        if self.zero_at_zero:
+            out.append("maps: φ(0) = 0 at every parameter-free layer")
         return out
+
+
+def _nonzero_at_zero(graph) -> str | None:
+    """Why a layer of ``graph`` (repeat bodies included) is a parameter-free map with φ(0) ≠ 0, or None."""
+    for name, attrs in graph.nodes(data=True):
+        if "body" in attrs:
+            found = _nonzero_at_zero(attrs["body"])
+            if found:
+                return found
+        kind = OPS.get(attrs["op"])
+        if kind is not None and kind.lipschitz_map:
+            value = sp.sympify(kind.at_zero(attrs["layer"].params))
+            if not value.is_zero:
+                return (f"needs φ(0) = 0 at every activation, but layer {name} ({attrs['op']}) has φ(0) = {value}; "
+                        "its proof peels layers off the zero network")
+    return None
 
 
 @dataclass(frozen=True)

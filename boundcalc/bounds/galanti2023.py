@@ -29,7 +29,7 @@ def order_form(view: NetworkView) -> Formula:
 GALANTI_2023 = PriorBound(
     key="galanti2023", title=CITATION.title, citation=CITATION, theorem="main theorem, order form",
     status="order",
-    requirements=Requirements(ops=frozenset({"conv2d", "linear", "relu", "flatten"}),
+    requirements=Requirements(ops=frozenset({"conv2d", "linear", "relu", "flatten", "dropout"}),
                               activation="ReLU, bias-free; convolutions with filter norms"),
     build=order_form,
     summary="Π‖w_l‖_F·√(Π deg_l)·√(L·log deg_max)·R/(γ√m)",

@@ -26,7 +26,7 @@ def order_form(view: NetworkView) -> Formula:
 
 NEYSHABUR_2018 = PriorBound(
     key="neyshabur2018", title=CITATION.title, citation=CITATION, theorem="Thm 1", status="order",
-    requirements=Requirements(ops=frozenset({"linear", "relu", "leaky_relu", "identity"}),
+    requirements=Requirements(ops=frozenset({"linear", "relu", "leaky_relu", "identity", "dropout"}),
                               activation="ReLU (positively homogeneous), dense layers, bias-free",
                               needs_margin=True),
     build=order_form,

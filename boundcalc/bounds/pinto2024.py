@@ -104,8 +104,9 @@ PINTO_TIGHT = PriorBound(
     key="pinto2024_tight", title=CITATION.title + " (rank-free diameter)", citation=CITATION,
     theorem="Thm 7's recursion with D ≤ 2·N (boundcalc 'tight' rules)", status="derived",
     requirements=Requirements(ops=TIGHT.covered_ops(), topology="dag",
-                              activation="ρ-Lipschitz maps with φ(0) = 0 (ReLU, leaky ReLU, tanh, identity, "
-                              "avgpool, generic 'lipschitz'), bias-free"),
+                              activation="ρ-Lipschitz maps (ReLU, leaky ReLU, tanh, identity, "
+                              "avgpool, generic 'lipschitz', smooth activations, pooling); φ(0) ≠ 0 through the "
+                              "anchor term; bias-free"),
     build=tight, numeric=composed_numeric("tight"),
     summary="(‖X‖_F/m)(‖W₁‖_F√h₁ΠC1‖W_i‖₂ + Σ C1^(L−i)C2·2κ_i‖W_i‖_F√h_i)",
     caveats=(C_CAVEAT, GAP_CAVEAT + " Using: derived.", FINITE_CAVEAT),

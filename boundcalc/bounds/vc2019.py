@@ -6,7 +6,10 @@ import sympy as sp
 
 from boundcalc.bounds.base import Citation, Formula, PriorBound, Requirements
 from boundcalc.bounds.network import NetworkView
-from boundcalc.ops import PIECEWISE_LINEAR_OPS
+from boundcalc.ops import PIECEWISE_LINEAR_OPS, names_where
+
+#: branch merges that are piecewise linear (add, concat): edges of the DAG, no units of their own
+MERGES = names_where(lambda kind: kind.flags.multi_input and kind.flags.piecewise_linear)
 
 CITATION = Citation(authors="Bartlett, Harvey, Liaw & Mehrabian",
                     title="Nearly-tight VC-dimension and pseudodimension bounds for piecewise linear neural "
@@ -25,8 +28,9 @@ def order_form(view: NetworkView) -> Formula:
 VC_2019 = PriorBound(
     key="vc2019", title=CITATION.title, citation=CITATION, theorem="Thm 6 (upper bound O(P·L·log P))",
     status="order",
-    requirements=Requirements(ops=frozenset({"linear", "conv2d", "add"}) | PIECEWISE_LINEAR_OPS,
-                              activation="piecewise linear (ReLU, leaky ReLU, identity, average pooling)",
+    requirements=Requirements(ops=frozenset({"linear", "conv2d"}) | MERGES | (PIECEWISE_LINEAR_OPS - {"maxpool"}),
+                              activation="piecewise linear, elementwise or linear (ReLU, leaky ReLU, identity, "
+                              "average pooling); not max-pooling, whose units are not σ(affine)",
                               topology="dag"),
     build=order_form,
     summary="√(P·L·log(P)·log(m)/m)",

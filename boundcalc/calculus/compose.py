@@ -56,7 +56,8 @@ def node_context(graph: nx.DiGraph, name: str, index: Any) -> Node:
     base = layer.name
     display = base if idx is None else f"{base}[{idx}]"
     return Node(name=display, base=base, op=layer.op if not isinstance(layer, Repeat) else "repeat",
-                params=getattr(layer, "params", {}), index=idx, out_shape=attrs["shape"])
+                params=getattr(layer, "params", {}), index=idx, out_shape=attrs["shape"],
+                in_shapes=tuple(graph.nodes[u]["shape"] for u in inputs_of(graph, name)))
 
 
 def compose_scope(graph: nx.DiGraph, entering: State, ruleset: RuleSet, q: SymbolicQuantities,

@@ -39,14 +39,24 @@ class Node:
     params: dict[str, Any]
     index: sp.Expr | None     # repeat iteration (None outside repeats)
     out_shape: tuple
+    in_shapes: tuple = ()     # per-sample shapes of the inputs, in order
 
 
 class SymbolicQuantities:
     """Layer quantities as sympy expressions: the spec's value if given, else the layer's symbol."""
 
+    #: the sample count m (the spec's value or symbol), set by the caller; rules read it through :meth:`samples`
+    sample_count: Any = None
+
     def __init__(self, table: SymbolTable) -> None:
         self.table = table
         self.C1, self.C2 = table("C1"), table("C2")
+
+    def samples(self) -> Any:
+        """m, as this object's kind of value (a rule that needs it fails loudly when the caller gave none)."""
+        if self.sample_count is None:
+            raise DeriveError("internal: the sample count was not given to the rules")
+        return self.value(self.sample_count)
 
     def layer(self, kind: str, node: Node) -> Any:
         given = node.params.get(PARAM_KEYS.get(kind, ""))
@@ -154,22 +164,62 @@ def linear_as_printed(node: Node, q: SymbolicQuantities, inputs: list[State]) ->
 
 # -- parameter-free maps ----------------------------------------------------------------------------
 def activation_lipschitz(node: Node, q: SymbolicQuantities) -> Any:
-    """ρ of a parameter-free map (its Lipschitz constant / operator norm), as its op kind declares it."""
-    return OPS[node.op].lipschitz(node.name, node.params, q.value)
+    """ρ of a parameter-free map (its Lipschitz constant / operator norm), as its op kind declares it for the
+    layer's input size."""
+    in_shape = node.in_shapes[0] if node.in_shapes else None
+    return OPS[node.op].lipschitz_at(node.name, node.params, q.value, in_shape)
 
 
 def elementwise(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
-    """A ρ-Lipschitz map with φ(0) = 0 applied sample-wise: every bound scales by ρ. For the width this is
-    Gaussian comparison (Sudakov–Fernique), with no C1."""
+    """A ρ-Lipschitz map applied sample-wise: every bound scales by ρ. For the width this is Gaussian
+    comparison (Sudakov–Fernique), with no C1. A map with φ(0) = c ≠ 0 adds :func:`zero_image_shift` to the
+    image norm and the anchor (the zero network's image is no longer 0); D, G and L only scale."""
     (x,) = inputs
     rho = activation_lipschitz(node, q)
     state = x._replace(diameter=arith.mul(rho, x.diameter), image_norm=arith.mul(rho, x.image_norm),
                        anchor=arith.mul(rho, x.anchor), lipschitz=arith.mul(rho, x.lipschitz), width=None)
+    shift = zero_image_shift(node, q)
+    if shift is not None:
+        state = state._replace(image_norm=arith.add(state.image_norm, shift), anchor=arith.add(state.anchor, shift))
     return Transfer(state=state, gains=(rho,))
+
+
+def zero_image_shift(node: Node, q: SymbolicQuantities) -> Any:
+    """|c|·√(h·m) for a coordinate-wise map with φ(0) = c ≠ 0 on h coordinates per sample and m samples (None
+    when c = 0). Write φ = c + ψ with ψ(0) = 0, ψ ρ-Lipschitz (docs/references.md §3.2.1):
+
+    - anchor: the zero network's image y0 (a point of the set Z, as the chain rule needs) goes to φ(y0), and
+      ‖φ(y0)‖_F ≤ ‖ψ(y0)‖_F + ‖c·1‖_F ≤ ρ·‖y0‖_F + |c|·√(h·m); the next weight layer's anchor term
+      G(W·φ(y0)) ≤ ‖W‖_F·√h_out·‖φ(y0)‖_F is then non-zero;
+    - image norm: sup ‖φ(z)‖_F ≤ ρ·N(Z) + |c|·√(h·m), the same triangle inequality;
+    - diameter: φ(z) − φ(z') = ψ(z) − ψ(z'), so D scales by ρ; the Lipschitz constant likewise;
+    - width: ⟨Γ, φ(z)⟩ = ⟨Γ, c·1⟩ + ⟨Γ, ψ(z)⟩ and E⟨Γ, c·1⟩ = 0, so G(φ(Z)) = G(ψ(Z)) ≤ ρ·G(Z) by
+      Sudakov–Fernique (E(⟨Γ, ψ(z) − ψ(z')⟩)² ≤ ρ²·‖z − z'‖²): no shift.
+    """
+    c = OPS[node.op].at_zero(node.params)
+    if sp.sympify(c).is_zero:
+        return None
+    h = output_width(node)
+    return arith.mul(abs(q.value(c)), arith.sqrt(arith.mul(q.value(h), q.samples())))
 
 
 def residual_add(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
     """Z = Z_a + Z_b: the sup of a sum is at most the sum of sups, for G, D, N, the anchor and L."""
+    return _branch_sums(inputs, f"sum of the branch diameters at {node.name}")
+
+
+def channel_concat(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
+    """Z = [Z_a; Z_b] (stacked along channels): Z lies in the product set Z_a × Z_b, whose width is exactly
+    G_a + G_b (the Gaussian matrix splits into independent blocks Γ_a, Γ_b and the sup over a product set is
+    the sum of the sups), so G ≤ G_a + G_b with gain 1 per branch. D ≤ √(D_a² + D_b²), N ≤ √(N_a² + N_b²),
+    ‖y0‖ = √(‖y0_a‖² + ‖y0_b‖²) and L ≤ √(L_a² + L_b²) (Pythagoras over the blocks); each is bounded by the
+    sum (√(a² + b²) ≤ a + b), which the composer needs: its fork factoring and repeat recurrences take every
+    state field linear in the fields entering it (docs/references.md §3.3)."""
+    return _branch_sums(inputs, f"sum of the branch diameters at {node.name} (concat: √ of the sum of squares "
+                                "≤ the sum)")
+
+
+def _branch_sums(inputs: list[State], diameter_rule: str) -> Transfer:
     state = State(
         width=None,
         diameter=arith.add(*(x.diameter for x in inputs)),
@@ -178,7 +228,7 @@ def residual_add(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Tran
         lipschitz=arith.add(*(x.lipschitz for x in inputs)),
         min_rank=None,
         single_point=all(x.single_point for x in inputs),
-        diameter_rule=f"sum of the branch diameters at {node.name}",
+        diameter_rule=diameter_rule,
     )
     return Transfer(state=state, gains=tuple(1 for _ in inputs))
 
@@ -226,14 +276,15 @@ TIGHT = RuleSet(
     name="tight",
     description="best valid rule per op: rank-free image-norm diameter D ≤ 2·N, residual adds, conv as a "
                 "linear operator",
-    rules={"linear": linear_tight, "conv2d": linear_tight, "add": residual_add},
+    rules={"linear": linear_tight, "conv2d": linear_tight, "add": residual_add, "concat": channel_concat},
     maps_by_flag=True,
 )
 AS_PRINTED = RuleSet(
     name="as_printed",
     description="Pinto, Rangamani & Poggio (ALT 2025) eq. (4) exactly: chain of bias-free linear layers "
                 "and piecewise-linear 1-Lipschitz activations, diameter from Lemma 5 as printed",
-    rules={"linear": linear_as_printed, "relu": elementwise, "leaky_relu": elementwise, "identity": elementwise},
+    rules={"linear": linear_as_printed, "relu": elementwise, "leaky_relu": elementwise, "identity": elementwise,
+           "dropout": elementwise},    # dropout: the identity at evaluation
     notes=("Lemma 5 is applied with 𝔯_i = min_{j≤i} rank(W_j) as printed in eq. (4); the proof supports "
            "only min_{j≤i−1}, which is ≥ the printed value, so the printed form can be smaller than what "
            "the proof establishes (docs/references.md §9.2).",),

@@ -2,7 +2,9 @@
 
 - :mod:`boundcalc.ops.dense`: linear, conv2d (trained weights)
 - :mod:`boundcalc.ops.elementwise`: relu, identity, tanh, leaky_relu, lipschitz
-- :mod:`boundcalc.ops.structural`: add, flatten, avgpool
+- :mod:`boundcalc.ops.structural`: add, flatten, avgpool, concat
+- :mod:`boundcalc.ops.activations`: gelu, silu, sigmoid, softplus, elu, hardswish, dropout
+- :mod:`boundcalc.ops.pooling`: maxpool, adaptive_avgpool
 
 Importing this package registers them, in this order (the order specs' error messages list them in).
 Sets that bounds and rules use are flag queries (:data:`WEIGHT_OPS`, :data:`HOMOGENEOUS_OPS`, …).
@@ -10,6 +12,7 @@ Sets that bounds and rules use are flag queries (:data:`WEIGHT_OPS`, :data:`HOMO
 from __future__ import annotations
 
 from boundcalc.ops import dense, elementwise, structural  # noqa: F401  (registers the kinds)
+from boundcalc.ops import activations, pooling  # noqa: F401,I001  (registered after the kinds above)
 from boundcalc.ops.base import Flags, OpKind, format_shape
 from boundcalc.ops.registry import OPS, names_where, op_kind, register, unregister
 

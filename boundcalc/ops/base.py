@@ -96,6 +96,17 @@ class OpKind:
         DeriveError when there is none."""
         raise DeriveError(f"layer {name}: no Lipschitz constant known for op {self.name!r}")
 
+    def lipschitz_at(self, name: str, params: dict[str, Any], value: Callable[[Any], Any],
+                     in_shape: tuple | None = None) -> Any:
+        """ρ for an input of ``in_shape`` (per sample; None: unknown). Kinds whose constant depends on the input
+        size (adaptive pooling) override this; the rest give :meth:`lipschitz`."""
+        return self.lipschitz(name, params, value)
+
+    def at_zero(self, params: dict[str, Any]) -> sp.Expr:
+        """φ(0), the value of a parameter-free map at the zero input, per coordinate (0 for every kind with
+        ``flags.zero_at_zero``; a kind with φ(0) ≠ 0 overrides this)."""
+        return sp.S.Zero
+
     def kernel_area(self, params: dict[str, Any]) -> int | None:
         """Inputs per output coordinate per input channel (k_h·k_w for a convolution; None for a dense map)."""
         return None

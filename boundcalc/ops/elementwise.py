@@ -11,7 +11,7 @@ from typing import Any, Literal
 import sympy as sp
 
 from boundcalc.calculus import arith
-from boundcalc.errors import BoundcalcError, DeriveError
+from boundcalc.errors import BoundcalcError
 from boundcalc.ops.base import Flags, OpKind
 from boundcalc.ops.registry import register
 from boundcalc.spec.model import LayerFields, Value
@@ -109,7 +109,7 @@ class LeakyRelu(OpKind):
 class GenericLipschitz(OpKind):
     name = "lipschitz"
     fields = LipschitzFields
-    flags = Flags(pointwise=True, zero_at_zero=False)   # φ(0) = at_zero, checked by lipschitz()
+    flags = Flags(pointwise=True, zero_at_zero=False)   # φ(0) = at_zero (at_zero()); the rules use it
     summary = "any elementwise map with Lipschitz constant 'constant' and φ(0) = 'at_zero'"
     example = ((4,), ({"op": "lipschitz", "constant": 2},))
     not_runnable = ("op 'lipschitz' gives only a Lipschitz constant, so the network cannot be run on data; use "
@@ -120,12 +120,10 @@ class GenericLipschitz(OpKind):
                 "at_zero": reader.expr(model.at_zero, path + ("at_zero",))}
 
     def lipschitz(self, name: str, params: dict[str, Any], value):
-        at_zero = sp.sympify(params["at_zero"])
-        if not at_zero.is_zero:
-            raise DeriveError(f"layer {name}: the 'lipschitz' activation has φ(0) = {at_zero}, but the "
-                              "chain rule's y0 term vanishes only for the zero network, which needs φ(0) = 0 "
-                              "(Pinto et al. §4.5); use an activation with φ(0) = 0 or shift it")
         return value(params["constant"])
+
+    def at_zero(self, params):
+        return sp.sympify(params["at_zero"])
 
 
 RELU = register(Relu())

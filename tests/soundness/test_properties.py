@@ -15,7 +15,8 @@ import boundcalc
 from boundcalc.numerics import log_value
 
 ACTIVATIONS = ["relu", "identity", {"op": "leaky_relu", "slope": 0.1}]
-TIGHT_ONLY_ACTIVATIONS = ["tanh", {"op": "lipschitz", "constant": 2}]
+TIGHT_ONLY_ACTIVATIONS = ["tanh", {"op": "lipschitz", "constant": 2}, "sigmoid",
+                          {"op": "lipschitz", "constant": 0.5, "at_zero": 0.5}]   # φ(0) ≠ 0: the anchor term
 
 
 @st.composite
@@ -131,7 +132,8 @@ def test_the_generator_covers_what_it_claims():
     @given(specs(chain_only=False))
     def collect(spec_dict):
         text = yaml.safe_dump(spec_dict)
-        seen.update(k for k in ("count: L", "op: add", "tanh", "lipschitz", "sqrt(r)*B") if k in text)
+        seen.update(k for k in ("count: L", "op: add", "tanh", "lipschitz", "sqrt(r)*B", "sigmoid", "at_zero")
+                    if k in text)
 
     collect()
-    assert seen == {"count: L", "op: add", "tanh", "lipschitz", "sqrt(r)*B"}
+    assert seen == {"count: L", "op: add", "tanh", "lipschitz", "sqrt(r)*B", "sigmoid", "at_zero"}
