@@ -20,5 +20,28 @@ from boundcalc.errors import BoundcalcError, DeriveError, ExpressionError, SpecE
 from boundcalc.spec.load import Spec, load_spec, parse_spec
 
 __version__ = "0.1.0"
-__all__ = ["Bound", "Term", "RULE_SETS", "derive", "compose_numeric", "load_spec", "parse_spec", "Spec",
+
+
+def spec_from_module(model, example_input, name: str = "model") -> Spec:
+    """The spec of a torch ``model`` traced on ``example_input`` (batch first); see :mod:`boundcalc.trace.api`."""
+    from boundcalc.trace.api import spec_from_module as run
+
+    return run(model, example_input, name)
+
+
+def trace_module(model, example_input, name: str = "model"):
+    """The traced spec with its YAML ``text``, capture method and layers; see :mod:`boundcalc.trace.api`."""
+    from boundcalc.trace.api import trace_module as run
+
+    return run(model, example_input, name)
+
+
+def evaluate_model(model, X, y, X_test=None, y_test=None, init=None, **settings):
+    """Every applicable bound on a torch ``model`` and its data, with no file; see :mod:`boundcalc.trace.api`."""
+    from boundcalc.trace.api import evaluate_model as run
+
+    return run(model, X, y, X_test=X_test, y_test=y_test, init=init, **settings)
+
+
+__all__ = ["spec_from_module", "trace_module", "evaluate_model", "Bound", "Term", "RULE_SETS", "derive", "compose_numeric", "load_spec", "parse_spec", "Spec",
            "BoundcalcError", "SpecError", "DeriveError", "ExpressionError", "__version__"]
