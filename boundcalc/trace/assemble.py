@@ -77,7 +77,7 @@ def _per_sample(node: OpNode, batch: int) -> tuple[int, ...] | None:
 def _convert(node: OpNode, ctx: Context, batch: int):
     converter = CONVERTERS.get(node.op)
     if converter is None:
-        raise Refusal(f"no spec op kind does what {node.op} does")
+        raise Refusal(f"no spec op kind does what {display(node)} does")
     if not node.shape or node.shape[0] != batch:
         raise Refusal(f"its output has shape {node.shape}, which does not keep the batch of {batch} first "
                       "(it mixes samples, or is not a tensor)")
@@ -152,15 +152,15 @@ def _view_groups(nodes: list[OpNode]) -> dict[str, set[str]]:
 
 
 def _shared_weights(drafts: list[tuple[OpNode, Draft]]) -> list[Unsupported]:
-    """A parameter read by two layers (weight sharing): each spec layer has a weight of its own."""
+    """Parameters read by two or more layers (weight sharing): each spec layer has a weight of its own."""
     uses = Counter(key for _, d in drafts for key in d.params)
     rows, reported = [], set()
     for node, draft in drafts:
-        for key in draft.params:
-            if uses[key] > 1 and key not in reported:
-                reported.add(key)
-                rows.append(Unsupported(node.module, display(node), f"the parameter {key} is used by {uses[key]} "
-                                        "operations (weight sharing); each spec layer has its own weight"))
+        shared = [key for key in draft.params if uses[key] > 1 and key not in reported]
+        if shared:
+            reported.update(shared)
+            rows.append(Unsupported(node.module, display(node), f"{', '.join(shared)} used by {uses[shared[0]]} "
+                                    "operations (weight sharing); each spec layer has its own weight"))
     return rows
 
 

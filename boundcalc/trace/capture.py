@@ -7,10 +7,11 @@ command's own output must stay one table or one error line.
 """
 from __future__ import annotations
 
+import io
 import logging
 import traceback
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
 from boundcalc.trace.nodes import INPUT, Captured, Opaque, OpNode, Param, Ref, tensor_shape
 from boundcalc.trace.report import Refusal, TraceError, Unsupported, UnsupportedError
@@ -134,13 +135,12 @@ def _failing_module(model, err: BaseException) -> str:
 
 @contextmanager
 def quiet():
-    """torch's capture-time warnings and log lines silenced (restored after)."""
-    logger = logging.getLogger("torch")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
+    """torch's capture-time warnings, log lines and graph dumps (printed on sys.stderr) silenced, and so is
+    anything the model prints while it runs; restored after."""
+    logging.disable(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        logging.disable(logging.NOTSET)

@@ -64,6 +64,8 @@ def arg(node: OpNode, name: str, position: int, default=None):
 
 
 def _what(value) -> str:
+    if isinstance(value, Ref):
+        return f"the output of {value.name} (computed in forward)"
     if isinstance(value, Param):
         return f"the parameter {value.key}"
     return getattr(value, "what", None) or f"the constant {value!r}"
