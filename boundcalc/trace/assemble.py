@@ -121,7 +121,9 @@ def resolve_in_place(nodes: list[OpNode], output: str, rows: list[Unsupported]) 
         if INPUT in members or target.name == INPUT:
             rows.append(Unsupported(node.module, display(node), "it changes the model's input in place"))
             continue
-        seen = [later.name for later in nodes[i + 1:] if set(later.refs()) & (members - {target.name})]
+        earlier_views = members - {target.name}
+        seen = [later.name for later in nodes[i + 1:] if set(later.refs()) & earlier_views]
+        seen += ["the model's output"] if output in earlier_views else []
         if seen:
             rows.append(Unsupported(node.module, display(node), f"it changes {target.name} in place, which "
                                     f"{seen[0]} then reads through a view taken before the change"))
