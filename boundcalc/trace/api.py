@@ -49,7 +49,8 @@ def evaluate_model(model, X, y, X_test=None, y_test=None, init=None, name: str =
     known = {f.name for f in fields(EvaluateSettings)}
     unknown = sorted(set(settings) - known)
     if unknown:
-        raise BoundcalcError(f"evaluate_model: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise BoundcalcError(f"evaluate_model: unknown setting(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
     if (X_test is None) != (y_test is None):
         raise BoundcalcError("evaluate_model: give both X_test and y_test, or neither")
     traced = trace_module(model, _as_tensor(X)[:2], name)

@@ -53,10 +53,12 @@ def load_model(target: str):
             raise TraceError(f"{target!r}: {where} has no attribute {part!r}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise TraceError(f"{target!r}: {name} is a value of type {type(obj).__name__!r}, not a callable that returns a model")
+        raise TraceError(f"{target!r}: {name} is a value of type {type(obj).__name__!r}, not a callable that "
+                         "returns a model")
     model = _user_call(lambda: obj(), f"calling {name}()")
     if not isinstance(model, torch.nn.Module):
-        raise TraceError(f"{target!r}: {name}() returned a value of type {type(model).__name__!r}, not a torch.nn.Module")
+        raise TraceError(f"{target!r}: {name}() returned a value of type {type(model).__name__!r}, not a "
+                         "torch.nn.Module")
     return model
 
 
