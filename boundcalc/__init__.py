@@ -20,7 +20,10 @@ __version__ = "0.1.0"
 _LAZY = {"Bound": "boundcalc.bound", "Term": "boundcalc.bound", "RULE_SETS": "boundcalc.calculus.rules",
          "derive": "boundcalc.derivation", "compose_numeric": "boundcalc.derivation", "load_spec": "boundcalc.spec.load",
          "parse_spec": "boundcalc.spec.load", "Spec": "boundcalc.spec.load", "BoundcalcError": "boundcalc.errors",
-         "SpecError": "boundcalc.errors", "DeriveError": "boundcalc.errors", "ExpressionError": "boundcalc.errors"}
+         "SpecError": "boundcalc.errors", "DeriveError": "boundcalc.errors", "ExpressionError": "boundcalc.errors",
+         # a torch model to a spec, and every bound on it with no file (boundcalc.trace.api)
+         "spec_from_module": "boundcalc.trace.api", "trace_module": "boundcalc.trace.api",
+         "evaluate_model": "boundcalc.trace.api"}
 __all__ = [*_LAZY, "__version__"]
 
 

@@ -67,3 +67,8 @@ def size_text(n: int) -> str:
             value = n / unit
             return f"{value:.0f} {name}" if value == int(value) else f"{value:.1f} {name}"
     return f"{n} bytes"
+
+# -- tracing ----------------------------------------------------------------------------------------
+#: values of one sample given to ``boundcalc trace --input-shape`` (C·H·W): 2²² is 3×1182×1182, well past
+#: ImageNet's 3×224×224 (150,528); the model runs on a batch of two such samples to be captured
+MAX_TRACE_INPUT_VALUES = 1 << 22

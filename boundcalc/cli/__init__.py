@@ -5,7 +5,7 @@ Bad input (spec, values, options) prints one line ``error: …`` on stderr and e
 ``options`` the option types shared by the measuring commands. Importing the command modules registers them."""
 from boundcalc.cli.common import PIPE_WIDTH, app
 from boundcalc.cli import (spec_commands, registry_commands, measure_commands, zoo_commands,  # noqa: F401,E402
-                           certify_commands)
+                           certify_commands, trace_commands)
 from boundcalc.cli.options import _progress_bar, _tracker
 
 __all__ = ["app", "PIPE_WIDTH", "_progress_bar", "_tracker"]
