@@ -39,6 +39,7 @@ class Add(OpKind):
     flags = Flags(homogeneous=True, piecewise_linear=True, multi_input=True)
     summary = "sum of two or more layers of one shape (residual skips: inputs: [b, input])"
     example = ((4,), ({"op": "linear", "name": "a", "out": 4}, {"op": "add", "inputs": ["a", "input"]}))
+    path_role = "sum"
 
     def params(self, reader, model, path):
         if model.inputs is None or len(model.inputs) < 2:
@@ -59,6 +60,9 @@ class Add(OpKind):
             total = total + other
         return total
 
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)    # edges of weight 1
+
 
 class Flatten(OpKind):
     name = "flatten"
@@ -67,6 +71,7 @@ class Flatten(OpKind):
                   reshape=True)
     summary = "channels × height × width → one vector (a reordering: ρ = 1)"
     example = ((2, 3, 3), ("flatten",))
+    path_role = "same"
 
     def output_shape(self, params, shapes, fail: Fail, sources=()):
         return (sp.Mul(*shapes[0]),)
@@ -78,6 +83,9 @@ class Flatten(OpKind):
         x = inputs[0]
         return x.reshape(x.shape[0], -1)
 
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)
+
 
 class AvgPool(OpKind):
     name = "avgpool"
@@ -86,6 +94,7 @@ class AvgPool(OpKind):
     summary = "mean over kernel × kernel windows moved by stride (default: the kernel), no padding"
     input_rank = 3
     example = ((2, 5, 5), ({"op": "avgpool", "kernel": 3, "stride": 2},))
+    path_role = "edges"      # identity neurons with incoming edges of weight 1/kernel², no bias
 
     def params(self, reader, model, path):
         stride = model.stride if model.stride is not None else model.kernel
@@ -108,6 +117,9 @@ class AvgPool(OpKind):
         import torch.nn.functional as F
 
         return F.avg_pool2d(inputs[0], params["kernel"], params["stride"])
+
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)    # its edge weights 1/kernel² are positive already
 
 
 ADD = register(Add())
