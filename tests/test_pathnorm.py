@@ -297,3 +297,14 @@ def test_bound_on_the_digits_mlp_against_numpy(digits):
     complexity = 4 * c * b * (math.sqrt(2) / gamma) * r / math.sqrt(m)
     assert bound["complexity"] == pytest.approx(complexity, rel=1e-9)
     assert bound["gap"] == pytest.approx(complexity + math.sqrt(math.log(1 / delta) / (2 * m)), rel=1e-9)
+
+
+# -- the ResNet statement of every entry -------------------------------------------------------------------------
+def test_every_entry_says_whether_it_covers_a_bn_folded_resnet():
+    for key, entry in REGISTRY.items():
+        assert entry.resnet.startswith(("yes", "no", "not")), key
+    result = CliRunner().invoke(app, ["bounds", "list", "--format", "json"])
+    listed = {row["key"]: row["resnet"] for row in json.loads(result.stdout)}
+    assert listed == {key: entry.resnet for key, entry in REGISTRY.items()}
+    shown = CliRunner().invoke(app, ["bounds", "show", "gonon2024"])
+    assert "BN-folded ResNet: yes" in " ".join(shown.stdout.split())
