@@ -97,7 +97,7 @@ def _scan(graph: nx.DiGraph) -> tuple[sp.Expr, sp.Expr, bool]:
         elif kind == "same":
             depth[name] = sp.Max(*(depth[u] for u in sources))
             open_[name] = len(sources) == 1 and joinable[sources[0]]
-        elif kind == "relu":
+        elif kind == "activation":
             depth[name] = depth[sources[0]] + (0 if joinable[sources[0]] else 1)
             open_[name] = False
         else:       # "edges" or "max": a new layer of neurons

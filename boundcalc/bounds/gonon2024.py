@@ -35,12 +35,12 @@ SOURCE_CAVEAT = (
     "Only the abstract of the paper could be read here; C = √(D·ln((3+2P)K) + ln((3+2P)/(1+P)·(d_in+1)·d_out)) "
     "and the factor 4·B·C/√n are those of the authors' code (compute_1st_part_bound_resnets.py, 'the 1st part "
     "of the generalization bound given in Theorem 3.1'), multiplied by r and by the loss's ℓ₂-Lipschitz "
-    "constant 𝓛; B is taken as max(1, max‖x‖∞) for the bias coordinate 1 (never below B; docs §12.2).")
+    "constant 𝓛; B is taken as max(1, max‖x‖∞) for the bias coordinate 1 (never below B; docs/references.md §12.2).")
 DATA_CAVEAT = ("B must bound ‖x‖∞ on the input distribution; boundcalc uses the training sample's largest "
                "coordinate, as the paper does on ImageNet.")
 DEPTH_CAVEAT = ("D is counted on the neuron DAG read from the spec: each linear, conv and pooling layer adds 1, "
                 "a ReLU joins the layer before it, an add joins an identity-activation input read by nothing "
-                "else (else it adds 1); a D above the paper's count only enlarges C (docs §12.2).")
+                "else (else it adds 1); a D above the paper's count only enlarges C (docs/references.md §12.2).")
 
 
 def _terms(view: NetworkView, constant: sp.Expr) -> tuple[sp.Expr, sp.Expr]:

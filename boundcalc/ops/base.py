@@ -67,7 +67,7 @@ class OpKind:
     example: ClassVar[tuple[tuple[int, ...], tuple[dict, ...]]] = ((4,), ())
     #: the kind's place in the DAG ReLU model of Gonon et al. 2024, for the path-norm (docs/references.md §12):
     #: "edges" (neurons with weighted incoming edges and a bias, identity activation: linear, conv2d, avgpool),
-    #: "max" (*-max-pooling neurons, incoming edges of weight 1), "relu" (the ReLU of the neurons before it),
+    #: "max" (*-max-pooling neurons, incoming edges of weight 1), "activation" (the ReLU of the neurons before it),
     #: "sum" (identity neurons adding their inputs, edges of weight 1), "same" (no neurons: reshapes, identity);
     #: None: outside the model, and :meth:`path_forward` refuses
     path_role: ClassVar[str | None] = None

@@ -51,7 +51,7 @@ class _Unit(OpKind):
 class Relu(_Unit):
     name = "relu"
     flags = RELU_LIKE
-    path_role = "relu"
+    path_role = "activation"
     example = ((4,), ("relu",))
     summary = "max(x, 0) per coordinate"
 
