@@ -246,7 +246,7 @@ def _evaluate_numeric(entry: PriorBound, view: NetworkView, values: dict[str, fl
     except EvaluationError as err:
         out.applies, out.reason = False, f"cannot evaluate: {err}"
         return out
-    return _with_numbers(out, complexity, gap, view.spec, data, options, has_conv)
+    return _with_numbers(out, complexity, gap, view.spec, data, options, has_conv and entry.numeric.layer_norms)
 
 
 def _evaluate_closed_form(applied: Applied, spec: Spec, values: dict[str, float], data: DataSummary | None,

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import networkx as nx
 import sympy as sp
 
-from boundcalc.errors import BoundcalcError, DeriveError
+from boundcalc.errors import DeriveError
 from boundcalc.graph.build import INPUT, inputs_of
+from boundcalc.numerics import EvaluationError
 from boundcalc.ops import OPS, names_where
 
 #: the kinds the path-lifting covers (their path_role is set; every other kind is refused)
@@ -115,7 +116,7 @@ def window_size(params: dict) -> int:
 
 def path_norm(graph: nx.DiGraph, weights: dict, biases: dict | None = None) -> float:
     """‖Φ(θ)‖₁: one pass of each kind's ``path_forward`` on the all-ones input (float64), summed over the
-    outputs; DeriveError for a kind outside the model, BoundcalcError if the pass overflows."""
+    outputs; DeriveError for a kind outside the model, EvaluationError if the pass overflows float64."""
     import torch
 
     biases = biases or {}
@@ -134,5 +135,5 @@ def path_norm(graph: nx.DiGraph, weights: dict, biases: dict | None = None) -> f
                                                          biases.get(name))
     total = float(values[graph.graph["output"]].sum())
     if not math.isfinite(total):
-        raise BoundcalcError("the path-norm overflows float64 (its forward pass of |weights| on ones is ±inf)")
+        raise EvaluationError("the path-norm overflows float64 (its forward pass of |weights| on ones is ±inf)")
     return total

@@ -308,3 +308,11 @@ def test_every_entry_says_whether_it_covers_a_bn_folded_resnet():
     assert listed == {key: entry.resnet for key, entry in REGISTRY.items()}
     shown = CliRunner().invoke(app, ["bounds", "show", "gonon2024"])
     assert "BN-folded ResNet: yes" in " ".join(shown.stdout.split())
+
+
+def test_an_overflowing_pass_is_an_evaluation_error_not_inf():
+    from boundcalc.numerics import EvaluationError
+
+    huge = {"fc1": torch.full((3, 2), 1e200, dtype=torch.float64), "fc2": torch.full((2, 3), 1e200, dtype=torch.float64)}
+    with pytest.raises(EvaluationError, match="overflows"):
+        path_norm(graph_of(MLP), huge)

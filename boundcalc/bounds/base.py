@@ -106,6 +106,8 @@ class NumericEvaluation:
     method: str
     evaluate: Callable[[NetworkView, dict[str, float]], tuple[Any, Any]] = field(repr=False)
     measure: Callable[[Any, Any], dict[str, float]] | None = field(default=None, repr=False)
+    #: reads the measured per-layer norms (so the caveat of a conv-norm method that is not an upper bound applies)
+    layer_norms: bool = True
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ def measure(model, data) -> dict[str, float]:
 
 def evaluate(view: NetworkView, values: dict[str, float]):
     if "R_inf" not in values:
-        raise NotApplicable("needs B = max_i ‖x_i‖∞ of the training inputs: pass --data FILE.npz (or --set R_inf=…)")
+        raise NotApplicable("needs B = max_i ‖x_i‖∞ of the training inputs: pass --data FILE.npz")
     complexity, gap = _terms(view, view.spec.symbols("C_Phi"))
     return positive_log_real(complexity, values), positive_log_real(gap, values)
 
@@ -97,7 +97,7 @@ GONON = PriorBound(
     theorem="Thm 3.1 (expected generalization error) + McDiarmid for probability 1 − δ", status="derived",
     requirements=REQUIREMENTS, build=path_norm_bound,
     numeric=NumericEvaluation("path-norm pass of |θ| on the all-ones input, then Thm 3.1 (log space)", evaluate,
-                              measure=measure),
+                              measure=measure, layer_norms=False),
     summary="4·C·max(1,B)·𝓛·‖Φ(θ)‖₁/√m + √(ln(1/δ)/(2m))",
     caveats=(EXPECTATION_CAVEAT, SOURCE_CAVEAT, DATA_CAVEAT, DEPTH_CAVEAT),
     resnet="yes: conv and linear layers with biases (BN folded into them), ReLU, max-pooling, residual adds and "
