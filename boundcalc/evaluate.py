@@ -25,6 +25,7 @@ from boundcalc.declared import outside_declared_class
 from boundcalc.errors import BoundcalcError
 from boundcalc.margin_grid import MarginGridPoint, grid_point
 from boundcalc.measure.data import Dataset, MarginStats, input_stats, margin_stats, margins
+from boundcalc.measure.linalg import max_abs
 from boundcalc.measure.forward import forward
 from boundcalc.measure.quantities import CONV_NORM_METHODS, UPPER_BOUND_METHODS, MeasureOptions, WeightMeasurement
 from boundcalc.measure.checkpoint import Checkpoint
@@ -46,6 +47,7 @@ class DataSummary:
     train: MarginStats
     test: MarginStats | None = None
     margin_grid: MarginGridPoint | None = None   # set when γ was chosen from the training margins
+    max_linf: float | None = None                # max_i ‖x_i‖∞ of the training inputs (without a bias coordinate)
 
 
 @dataclass
@@ -166,7 +168,8 @@ def data_summary(model: BoundModel, train: Dataset, test: Dataset | None, percen
     if test is not None:
         test_stats = margin_stats(margins(forward(graph, test.x, model.weights, model.biases), test.y), percentile,
                                   gamma=train_stats.gamma)
-    return DataSummary(train.file, stats.m, frobenius, max_norm, train_stats, test_stats, grid)
+    return DataSummary(train.file, stats.m, frobenius, max_norm, train_stats, test_stats, grid,
+                       max_linf=max_abs(train.x.reshape(stats.m, -1)))
 
 
 def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSummary | None,
@@ -188,7 +191,7 @@ def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSum
     for key in keys or list(REGISTRY):
         entry = REGISTRY[key]
         if entry.numeric is not None:
-            results.append(_evaluate_numeric(entry, view, values, data, options, has_conv))
+            results.append(_evaluate_numeric(entry, view, values, model, data, options, has_conv))
             continue
         applied = entry.apply(measured)
         if not isinstance(applied, Applied):
@@ -226,21 +229,24 @@ def evaluate_checkpoint(spec: Spec, checkpoint: Checkpoint, options: MeasureOpti
     return result
 
 
-def _evaluate_numeric(entry: PriorBound, view: NetworkView, values: dict[str, float], data: DataSummary | None,
-                      options: MeasureOptions, has_conv: bool) -> BoundValue:
-    """An entry that evaluates itself on the numbers (its ``numeric`` hook), after its requirements."""
+def _evaluate_numeric(entry: PriorBound, view: NetworkView, values: dict[str, float], model: BoundModel,
+                      data: DataSummary | None, options: MeasureOptions, has_conv: bool) -> BoundValue:
+    """An entry that evaluates itself on the numbers (its ``numeric`` hook, with the network-level values its
+    ``measure`` gives), after its requirements."""
     reason = entry.requirements.violation(view)
     out = BoundValue(entry.key, entry.title, entry.status, True, caveats=entry.caveats, method=entry.numeric.method)
     try:
         if reason is not None:
             raise NotApplicable(reason)
+        if entry.numeric.measure is not None:
+            values = {**entry.numeric.measure(model, data), **values}
         complexity, gap = entry.numeric.evaluate(view, values)
     except NotApplicable as err:
         return BoundValue(entry.key, entry.title, entry.status, False, reason=str(err))
     except EvaluationError as err:
         out.applies, out.reason = False, f"cannot evaluate: {err}"
         return out
-    return _with_numbers(out, complexity, gap, view.spec, data, options, has_conv)
+    return _with_numbers(out, complexity, gap, view.spec, data, options, has_conv and entry.numeric.layer_norms)
 
 
 def _evaluate_closed_form(applied: Applied, spec: Spec, values: dict[str, float], data: DataSummary | None,

@@ -31,12 +31,17 @@ GLOBAL_MEANINGS: dict[str, str] = {
     "m": "sample size",
     "delta": "confidence parameter δ",
     "gamma": "margin γ",
+    "Phi_1": "L1 path-norm ‖Φ(θ)‖₁ of the whole network: the sum over every input → output and bias → output "
+             "path of the product of |weights| along it (Gonon et al. 2024; one measured number, not per layer)",
+    "R_inf": "largest input coordinate max_i ‖x_i‖∞ (the B of Gonon et al. 2024)",
+    "C_Phi": "the constant C of Gonon et al. 2024 Thm 3.1 for the network's DAG: "
+             "√(D·ln((3+2P)K) + ln((3+2P)/(1+P)·(d_in+1)·d_out))",
 }
 
 
 #: names a spec's own expressions may not use: the universal constants, the data norms, and the
 #: per-layer quantity names ``s_…``, ``f_…`` (a spec symbol ``C1`` would silently merge with Maurer's C1)
-RESERVED_NAMES = frozenset({"C1", "C2", "X_F", "R"})
+RESERVED_NAMES = frozenset({"C1", "C2", "X_F", "R", "Phi_1", "R_inf", "C_Phi"})
 
 
 def reserved_reason(name: str) -> str | None:

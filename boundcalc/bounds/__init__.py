@@ -6,8 +6,8 @@
 """
 from __future__ import annotations
 
-from boundcalc.bounds import (bartlett2017, galanti2023, golowich2018, neyshabur2015, neyshabur2018, pinto2024,
-                              vc2019)
+from boundcalc.bounds import (bartlett2017, galanti2023, golowich2018, gonon2024, neyshabur2015, neyshabur2018,
+                              pinto2024, vc2019)
 from boundcalc.bounds.base import (STATUS_LABEL, STATUS_MEANING, Applied, Citation, Formula, Inapplicable,
                                    NotApplicable, PriorBound, Requirements)
 from boundcalc.bounds.network import NetworkView
@@ -25,7 +25,7 @@ def _register(*modules) -> dict[str, PriorBound]:
 
 
 REGISTRY: dict[str, PriorBound] = _register(pinto2024, bartlett2017, neyshabur2018, golowich2018, neyshabur2015,
-                                            vc2019, galanti2023)
+                                            vc2019, galanti2023, gonon2024)
 
 
 def get_entry(key: str) -> PriorBound:

@@ -20,6 +20,10 @@ REQUIREMENTS = Requirements(
                "ρ = √(most windows per input)), bias-free",
     needs_margin=True, zero_at_zero=True)
 
+BARTLETT_RESNET = ("no: Thm 1.1 composes the layers in sequence (a chain: residual adds are outside) of bias-free "
+                   "maps with σ_i(0) = 0 (a folded BN leaves a bias on every conv); max-pooling and average pooling "
+                   "would be covered as ρ_i-Lipschitz maps")
+
 
 def spectral_complexity(view: NetworkView) -> sp.Expr:
     """R_A with the reference matrices M_i inside b_i (M_i = 0 unless measured against an init)."""
@@ -55,14 +59,14 @@ def dudley_form(view: NetworkView) -> Formula:
 
 BARTLETT_ORDER = PriorBound(
     key="bartlett2017", title=CITATION.title, citation=CITATION, theorem="Thm 1.1", status="order",
-    requirements=REQUIREMENTS, build=order_form,
+    requirements=REQUIREMENTS, build=order_form, resnet=BARTLETT_RESNET,
     summary="‖X‖_F·R_A·ln(W)/(γm),  R_A = Πρ_i s_i·(Σ(b_i/s_i)^(2/3))^(3/2)",
     caveats=("Order only (Õ): the theorem hides constants and log factors; the number is not a bound.",),
 )
 BARTLETT_DERIVED = PriorBound(
     key="bartlett2017_dudley", title=CITATION.title + " (Dudley form)", citation=CITATION,
     theorem="Lemma 3.1 + Thm 3.3 + Dudley (Lemma A.5), α = 1/√m", status="derived",
-    requirements=REQUIREMENTS, build=dudley_form,
+    requirements=REQUIREMENTS, build=dudley_form, resnet=BARTLETT_RESNET,
     summary="8/m + 24·ln(m)·𝓛‖X‖_F√ln(2W²)·R_A/m",
     caveats=("K = (‖X‖_F/γ)·√ln(2W²)·R_A (docs/references.md §9.6) leaves out the margin map's Lipschitz "
              "factor (√2 in ℓ₂; Bartlett et al. Lemma A.3 use 2 in ℓ∞); boundcalc uses K = 𝓛·‖X‖_F·√ln(2W²)"

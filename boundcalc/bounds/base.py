@@ -121,10 +121,16 @@ class Formula:
 @dataclass(frozen=True)
 class NumericEvaluation:
     """How an entry evaluates itself on measured values without its closed form: ``evaluate(view, values)``
-    gives (complexity, gap) as LogReals; ``method`` says how, in the output."""
+    gives (complexity, gap) as LogReals; ``method`` says how, in the output. ``measure(model, data)``, if set,
+    gives the network-level values the entry needs from the bound tensors and the data summary (a path-norm
+    is one number for the whole network, not a per-layer symbol); the evaluator adds them to this entry's
+    values only."""
 
     method: str
     evaluate: Callable[[NetworkView, dict[str, float]], tuple[Any, Any]] = field(repr=False)
+    measure: Callable[[Any, Any], dict[str, float]] | None = field(default=None, repr=False)
+    #: reads the measured per-layer norms (so the caveat of a conv-norm method that is not an upper bound applies)
+    layer_norms: bool = True
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,9 @@ class PriorBound:
     #: evaluates the bound on numbers without its closed form (the composer's rules); None: the evaluator
     #: substitutes the measured values into ``build``'s formula
     numeric: NumericEvaluation | None = field(default=None, repr=False)
+    #: whether the theorem covers a BN-folded ResNet (conv + folded BN with biases + ReLU + max-pool + residual
+    #: adds + global average pooling + linear head), and why not where it does not
+    resnet: str = ""
 
     @property
     def derivation(self) -> str:

@@ -32,6 +32,7 @@ GALANTI_2023 = PriorBound(
     requirements=Requirements(ops=frozenset({"conv2d", "linear", "relu", "flatten", "dropout"}),
                               activation="ReLU, bias-free; convolutions with filter norms"),
     build=order_form,
+    resnet="no: a chain of convolutions and a dense head with bias-free ReLU; no pooling, no residual adds",
     summary="Π‖w_l‖_F·√(Π deg_l)·√(L·log deg_max)·R/(γ√m)",
     caveats=("Order only: constants not confirmed; the number is not a bound.",
              "deg_l follows docs/references.md §5.9 (kernel area); a dense layer counts its input positions."),

@@ -47,6 +47,9 @@ GOLOWICH_2018 = PriorBound(
                               activation="1-Lipschitz, positively homogeneous, elementwise (ReLU, leaky ReLU "
                               "with |α| ≤ 1, identity), bias-free"),
     build=exact_form,
+    resnet="no: Thm 1 peels a chain of layers (residual adds are outside) with bias-free, positively homogeneous "
+           "elementwise activations (a folded BN leaves a bias on every conv; max- and average pooling are not "
+           "elementwise)",
     summary="Π‖W_j‖_F·(√(2ln(2)L)+1)·‖X‖_F/m",
     caveats=("For conv2d layers ‖W‖_F is the Frobenius norm of the full (Toeplitz) operator, not of the kernel.",),
 )

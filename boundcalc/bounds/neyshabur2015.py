@@ -27,6 +27,7 @@ NEYSHABUR_2015 = PriorBound(
     requirements=Requirements(ops=frozenset({"linear"}) | HOMOGENEOUS_OPS,
                               activation="ReLU (positively homogeneous), bias-free"),
     build=order_form,
+    resnet="no: dense layers in a chain (no convolutions, pooling or residual adds), bias-free ReLU",
     summary="2^(L−1)·Π‖W_i‖_F·R/(γ√m)",
     caveats=("Order only: the 2^L factor is the point of the comparison; the constant is not confirmed.",
              "Stated for real-valued outputs; the class-count dependence of a multi-class extension is not "

@@ -30,6 +30,7 @@ NEYSHABUR_2018 = PriorBound(
                               activation="ReLU (positively homogeneous), dense layers, bias-free",
                               needs_margin=True),
     build=order_form,
+    resnet="no: dense layers in a chain (no convolutions, pooling or residual adds), bias-free ReLU",
     summary="√(R²L²h·ln(Lh)·Πs_i²·Σf_i²/s_i² / (γ²m))",
     caveats=("Order only: the constant in O(·) is not confirmed; the number is not a bound.",),
 )

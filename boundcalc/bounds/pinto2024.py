@@ -97,6 +97,8 @@ PINTO_PRINTED = PriorBound(
     requirements=Requirements(ops=AS_PRINTED.covered_ops(), activation="1-Lipschitz piecewise-linear "
                               "(ReLU, leaky ReLU, identity), bias-free, φ(0) = 0"),
     build=as_printed, numeric=composed_numeric("as_printed"),
+    resnet="no: eq. (4) is a layer-by-layer recursion over a chain (no residual adds), of bias-free layers with "
+           "φ(0) = 0 (a folded BN leaves a bias on every conv), without max-pooling",
     summary="(‖X‖_F/m)(‖W₁‖_F√h₁ΠC1‖W_i‖₂ + Σ C1^(L−i)C2·2√(2𝔯_i)κ_i‖W_i‖_F√h_i)",
     caveats=(C_CAVEAT, GAP_CAVEAT + " Using: derived.", FINITE_CAVEAT, KAPPA_CAVEAT) + AS_PRINTED.notes,
 )
@@ -108,6 +110,9 @@ PINTO_TIGHT = PriorBound(
                               "avgpool, generic 'lipschitz', smooth activations, pooling); φ(0) ≠ 0 through the "
                               "anchor term; bias-free"),
     build=tight, numeric=composed_numeric("tight"),
+    resnet="not yet: its rules cover convs, residual adds and average pooling, but only bias-free layers (a folded "
+           "BN leaves a bias on every conv: the chain rule needs the anchor term of a DAG bias rule) and no "
+           "max-pooling rule (a Lipschitz map once its kind declares √(windows per input))",
     summary="(‖X‖_F/m)(‖W₁‖_F√h₁ΠC1‖W_i‖₂ + Σ C1^(L−i)C2·2κ_i‖W_i‖_F√h_i)",
     caveats=(C_CAVEAT, GAP_CAVEAT + " Using: derived.", FINITE_CAVEAT),
 )

@@ -33,6 +33,9 @@ VC_2019 = PriorBound(
                               "average pooling); not max-pooling, whose units are not σ(affine)",
                               topology="dag"),
     build=order_form,
+    resnet="not as stated (order only in any case): its units apply a piecewise-linear activation to an affine "
+           "map of earlier units, which covers convs with biases, ReLU, residual adds and average pooling, but "
+           "not max-pooling (a max of several inputs; rewriting it with ReLUs adds units and depth)",
     summary="√(P·L·log(P)·log(m)/m)",
     caveats=("Order only: constants not confirmed; the number is not a bound.",
              "Counts parameters, not norms: it does not shrink with small weights or low rank.",

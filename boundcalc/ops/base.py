@@ -65,6 +65,12 @@ class OpKind:
     assumption: ClassVar[str | None] = None
     #: a smallest use, for docs and the registry sweep test: (input shape, spec items ending in this kind)
     example: ClassVar[tuple[tuple[int, ...], tuple[dict, ...]]] = ((4,), ())
+    #: the kind's place in the DAG ReLU model of Gonon et al. 2024, for the path-norm (docs/references.md §12):
+    #: "edges" (neurons with weighted incoming edges and a bias, identity activation: linear, conv2d, avgpool),
+    #: "max" (*-max-pooling neurons, incoming edges of weight 1), "activation" (the ReLU of the neurons before it),
+    #: "sum" (identity neurons adding their inputs, edges of weight 1), "same" (no neurons: reshapes, identity);
+    #: None: outside the model, and :meth:`path_forward` refuses
+    path_role: ClassVar[str | None] = None
 
     @property
     def prefix(self) -> str:
@@ -120,9 +126,23 @@ class OpKind:
         """The output tensor (float64, batch first) on the input tensors; BoundcalcError if it cannot run."""
         raise NotImplementedError(f"op {self.name!r} has no forward pass")
 
+    def path_forward(self, name: str, params: dict[str, Any], inputs: list, weight=None, bias=None):
+        """This layer in the path-norm pass (inputs ≥ 0): the forward pass with every weight and bias replaced by
+        its absolute value, ReLU by the identity and max-pooling by the sum over its window; DeriveError for a
+        kind outside the DAG ReLU model of Gonon et al. (never a guess)."""
+        raise DeriveError(f"layer {name}: op {self.name!r} is outside the DAG ReLU model of the path-norm (ReLU, "
+                          "identity and max-pooling neurons with linear, convolution, pooling and sum layers)")
+
     def geometry(self, params: dict[str, Any], in_shape: tuple) -> dict[str, Any] | None:
         """What measuring the weight needs beyond the tensor (a convolution's input size, stride, padding)."""
         return None
+
+
+def absolute(tensor):
+    """|tensor| in float64 (None stays None): the weights of the path-norm pass."""
+    import torch
+
+    return None if tensor is None else tensor.to(torch.float64).abs()
 
 
 def window_count(size: sp.Expr, kernel: int, stride: int, padding: int, fail: Fail) -> sp.Expr:

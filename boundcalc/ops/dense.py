@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import StrictInt, StrictStr
 
-from boundcalc.ops.base import Fail, FieldReader, Flags, OpKind, format_shape, window_count
+from boundcalc.ops.base import Fail, FieldReader, Flags, OpKind, absolute, format_shape, window_count
 from boundcalc.ops.registry import register
 from boundcalc.spec.model import LayerFields, Value
 
@@ -72,6 +72,7 @@ class Linear(OpKind):
     input_rank = 1
     width_field = "out"
     example = ((4,), ({"op": "linear", "out": 3},))
+    path_role = "edges"
 
     def params(self, reader, model, path):
         return weight_params(self, reader, model, path)
@@ -90,6 +91,9 @@ class Linear(OpKind):
 
         return F.linear(inputs[0], _float64(weight), _float64(bias))
 
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs, absolute(weight), absolute(bias))
+
 
 class Conv2d(OpKind):
     name = "conv2d"
@@ -100,6 +104,7 @@ class Conv2d(OpKind):
     input_rank = 3
     width_field = "channels"
     example = ((2, 5, 5), ({"op": "conv2d", "channels": 3, "kernel": 3, "stride": 2, "padding": 1},))
+    path_role = "edges"
     assumption = ("conv2d layers are linear operators: s_<conv> is the operator norm on the given input size, "
                   "f_<conv> the Frobenius norm of the full (Toeplitz) operator (and b_<conv> its (2,1) norm), "
                   "h_out = channels·height·width")
@@ -134,6 +139,9 @@ class Conv2d(OpKind):
 
         return F.conv2d(inputs[0], _float64(weight), _float64(bias), stride=params["stride"],
                         padding=params["padding"])
+
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs, absolute(weight), absolute(bias))
 
     def geometry(self, params, in_shape):
         return {"input_hw": tuple(int(d) for d in in_shape[1:]), "stride": params["stride"],

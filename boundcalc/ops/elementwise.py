@@ -51,6 +51,7 @@ class _Unit(OpKind):
 class Relu(_Unit):
     name = "relu"
     flags = RELU_LIKE
+    path_role = "activation"
     example = ((4,), ("relu",))
     summary = "max(x, 0) per coordinate"
 
@@ -59,14 +60,21 @@ class Relu(_Unit):
 
         return F.relu(inputs[0])
 
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return inputs[0]      # the pass's values are ≥ 0, where ReLU is the identity
+
 
 class Identity(_Unit):
     name = "identity"
     flags = RELU_LIKE
+    path_role = "same"
     example = ((4,), ("identity",))
     summary = "x (no activation)"
 
     def forward(self, name, params, inputs, weight=None, bias=None):
+        return inputs[0]
+
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
         return inputs[0]
 
 

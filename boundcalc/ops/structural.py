@@ -48,6 +48,7 @@ class Add(OpKind):
     flags = Flags(homogeneous=True, piecewise_linear=True, multi_input=True)
     summary = "sum of two or more layers of one shape (residual skips: inputs: [b, input])"
     example = ((4,), ({"op": "linear", "name": "a", "out": 4}, {"op": "add", "inputs": ["a", "input"]}))
+    path_role = "sum"
 
     def params(self, reader, model, path):
         if model.inputs is None or len(model.inputs) < 2:
@@ -63,6 +64,9 @@ class Add(OpKind):
         for other in inputs[1:]:
             total = total + other
         return total
+
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)    # edges of weight 1
 
 
 def _check_branches(shapes, sources, fail: Fail, agree, what: str, tail: str = "") -> None:
@@ -81,6 +85,7 @@ class Flatten(OpKind):
                   reshape=True)
     summary = "channels × height × width → one vector (a reordering: ρ = 1)"
     example = ((2, 3, 3), ("flatten",))
+    path_role = "same"
 
     def output_shape(self, params, shapes, fail: Fail, sources=()):
         return (sp.Mul(*shapes[0]),)
@@ -92,6 +97,9 @@ class Flatten(OpKind):
         x = inputs[0]
         return x.reshape(x.shape[0], -1)
 
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)
+
 
 class AvgPool(OpKind):
     name = "avgpool"
@@ -102,6 +110,7 @@ class AvgPool(OpKind):
     input_rank = 3
     example = ((2, 5, 5), ({"op": "avgpool", "kernel": 3, "stride": 2, "padding": 1,
                             "count_include_pad": False},))
+    path_role = "edges"      # identity neurons with incoming edges of weight 1/kernel², no bias
 
     def params(self, reader, model, path):
         return {**read_pool(reader, model, path), "count_include_pad": model.count_include_pad}
@@ -161,6 +170,9 @@ class Concat(OpKind):
         import torch
 
         return torch.cat(list(inputs), dim=1)
+
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)    # its edge weights 1/kernel² are positive already
 
 
 ADD = register(Add())

@@ -191,7 +191,7 @@ def registry_table(entries: list[PriorBound]) -> Table:
 def registry_dicts(entries: list[PriorBound]) -> list[dict[str, Any]]:
     return [{"key": e.key, "status": e.status, "theorem": e.theorem, "title": e.title,
              "authors": e.citation.authors, "year": e.citation.year, "venue": e.citation.venue,
-             "arxiv": e.citation.arxiv, "summary": e.summary} for e in entries]
+             "arxiv": e.citation.arxiv, "summary": e.summary, "resnet": e.resnet} for e in entries]
 
 
 def entry_view(entry: PriorBound, result: Applied | Inapplicable, spec_label: str) -> Group:
@@ -201,6 +201,8 @@ def entry_view(entry: PriorBound, result: Applied | Inapplicable, spec_label: st
     head.append(f"status: {entry.status} — {STATUS_MEANING[entry.status]}", style="dim")
     parts: list[Any] = [Panel(head, title=entry.key, expand=False), Text("Assumptions", style="bold")]
     parts.extend(Text(f"  • {a}") for a in entry.requirements.describe())
+    if entry.resnet:
+        parts.append(Text(f"  • BN-folded ResNet: {entry.resnet}"))
     parts.append(Text(f"Formula (built on {one_line(spec_label)})", style="bold"))
     if isinstance(result, Applied) and result.formula.too_large is not None:
         parts.append(Text(f"  statement: {result.formula.statement}"))
