@@ -30,8 +30,10 @@ def _reference(op: str, inputs: list[torch.Tensor], params: dict, weight: torch.
         layer.weight.data = weight
         return layer(x)
     if op == "conv2d":
-        layer = torch.nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], stride=params["stride"],
-                                padding=params["padding"], bias=False).double()
+        groups = params["groups"]
+        layer = torch.nn.Conv2d(weight.shape[1] * groups, weight.shape[0], weight.shape[2:], stride=params["stride"],
+                                padding=params["padding"], dilation=params["dilation"], groups=groups,
+                                bias=False).double()
         layer.weight.data = weight
         return layer(x)
     modules = {"relu": torch.nn.ReLU(), "identity": torch.nn.Identity(), "tanh": torch.nn.Tanh(),

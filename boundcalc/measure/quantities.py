@@ -15,6 +15,7 @@ import torch
 from boundcalc.errors import BoundcalcError
 from boundcalc.limits import MAX_FFT_ENTRIES, MAX_POWER_VALUES, MAX_POWER_MACS
 from boundcalc.measure import linalg
+from boundcalc.measure.conv_layout import plain_convolution
 
 CONV_NORM_METHODS = {
     "fft": "exact operator norm of the circular convolution on the padded grid (FFT, Sedghi et al. 2019); "
@@ -109,11 +110,19 @@ def spectrum_quantities(sigma: torch.Tensor, relative_tolerance: float, energy: 
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """Where a conv kernel is applied: its input's spatial size, stride and zero padding."""
+    """Where a conv kernel is applied: its input's spatial size, stride, zero padding, dilation and groups (each
+    size one int for equal sides, else (height, width))."""
 
     input_hw: tuple[int, int]
-    stride: int = 1
-    padding: int = 0
+    stride: int | tuple[int, int] = 1
+    padding: int | tuple[int, int] = 0
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
+
+    @property
+    def dilation_hw(self) -> tuple[int, int]:
+        d = self.dilation
+        return (d, d) if isinstance(d, int) else tuple(d)
 
 
 @dataclass
@@ -170,10 +179,12 @@ def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str
                          "frobenius": linalg.frobenius(diff),
                          "row_norm_21": linalg.row_norm_21(diff)}
     if weight.dim() == 4 and geometry is not None:
-        measured.conv = conv_norms(weight, geometry, options, measured.notes)
+        kernel, plain = plain_convolution(weight, geometry, layer)
+        measured.conv = conv_norms(kernel, plain, options, measured.notes)
         if init is not None:   # the operator of W − W₀ is the difference of the operators
             measured.init["operator_row_norm_21"] = linalg.conv_operator_row_norm_21(
-                diff.reshape(weight.shape), geometry.input_hw, geometry.stride, geometry.padding)
+                plain_convolution(diff.reshape(weight.shape), geometry, layer)[0], plain.input_hw, plain.stride,
+                plain.padding)
     return measured
 
 
