@@ -46,6 +46,11 @@ def _reference(op: str, inputs: list[torch.Tensor], params: dict, weight: torch.
         return torch.nn.AvgPool2d(params["kernel"], params["stride"])(x)
     if op == "add":
         return torch.stack(inputs).sum(dim=0)
+    if op == "batchnorm":      # the weight is the per-channel scale a: γ = a, β = 0, μ = 0, σ² + ε = 1
+        module = (torch.nn.BatchNorm2d if x.dim() == 4 else torch.nn.BatchNorm1d)(len(weight), eps=params["eps"])
+        module = module.double().eval()
+        module.weight.data, module.running_var.data = weight, torch.full_like(weight, 1 - params["eps"])
+        return module(x)
     if op == "scale_test":
         return x * float(params["factor"])
     raise AssertionError(f"no reference for {op}")

@@ -103,7 +103,7 @@ PINTO_PRINTED = PriorBound(
 PINTO_TIGHT = PriorBound(
     key="pinto2024_tight", title=CITATION.title + " (rank-free diameter)", citation=CITATION,
     theorem="Thm 7's recursion with D ≤ 2·N (boundcalc 'tight' rules)", status="derived",
-    requirements=Requirements(ops=TIGHT.covered_ops(), topology="dag",
+    requirements=Requirements(ops=TIGHT.covered_ops(), topology="dag", biases=True,
                               activation="ρ-Lipschitz maps with φ(0) = 0 (ReLU, leaky ReLU, tanh, identity, "
                               "avgpool, generic 'lipschitz'), bias-free"),
     build=tight, numeric=composed_numeric("tight"),

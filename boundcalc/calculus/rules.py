@@ -260,7 +260,7 @@ TIGHT = RuleSet(
     name="tight",
     description="best valid rule per op: rank-free image-norm diameter D ≤ 2·N, residual adds, conv as a "
                 "linear operator",
-    rules={"linear": affine_tight, "conv2d": affine_tight, "add": residual_add},
+    rules={"linear": affine_tight, "conv2d": affine_tight, "batchnorm": affine_tight, "add": residual_add},
     maps_by_flag=True,
 )
 AS_PRINTED = RuleSet(

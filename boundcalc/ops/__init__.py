@@ -3,13 +3,14 @@
 - :mod:`boundcalc.ops.dense`: linear, conv2d (trained weights)
 - :mod:`boundcalc.ops.elementwise`: relu, identity, tanh, leaky_relu, lipschitz
 - :mod:`boundcalc.ops.structural`: add, flatten, avgpool
+- :mod:`boundcalc.ops.normalization`: batchnorm (eval mode)
 
 Importing this package registers them, in this order (the order specs' error messages list them in).
 Sets that bounds and rules use are flag queries (:data:`WEIGHT_OPS`, :data:`HOMOGENEOUS_OPS`, …).
 """
 from __future__ import annotations
 
-from boundcalc.ops import dense, elementwise, structural  # noqa: F401  (registers the kinds)
+from boundcalc.ops import dense, elementwise, structural, normalization  # noqa: F401,I001  (registers the kinds)
 from boundcalc.ops.base import Flags, OpKind, format_shape
 from boundcalc.ops.registry import OPS, names_where, op_kind, register, unregister
 
