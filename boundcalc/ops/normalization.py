@@ -20,18 +20,18 @@ from __future__ import annotations
 from typing import Literal
 
 import networkx as nx
-from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import StrictBool, StrictStr
 
 from boundcalc.ops.base import Fail, Flags, OpKind, format_shape
 from boundcalc.ops.registry import OPS, register
-from boundcalc.spec.model import LayerFields
+from boundcalc.spec.model import LayerFields, Value
 
 
 
 class BatchNormFields(LayerFields):
     op: Literal["batchnorm"]
     param: StrictStr | None = None       # the state-dict prefix of the module
-    eps: StrictFloat | StrictInt = 1e-5
+    eps: Value = 1e-5                    # a number; YAML reads 1e-5 (no dot) as a string, parsed here
     fold: StrictBool = True
 
 
@@ -49,10 +49,10 @@ class BatchNorm(OpKind):
                   "their parameters (γ, β, running statistics) are trained parameters of the class")
 
     def params(self, reader, model, path):
-        eps = float(model.eps)
-        if not 0 < eps < 1:
+        eps = reader.expr(model.eps, path + ("eps",))
+        if not (eps.is_number and 0 < eps < 1):
             raise reader.fail(path + ("eps",), f"eps must be a number in (0, 1), got {model.eps}")
-        return {"param": model.param, "eps": eps, "fold": model.fold, "bias": True}
+        return {"param": model.param, "eps": float(eps), "fold": model.fold, "bias": True}
 
     def output_shape(self, params, shapes, fail: Fail, sources=()):
         if len(shapes[0]) not in (1, 3):
