@@ -157,7 +157,7 @@ def linear_as_printed(node: Node, q: SymbolicQuantities, inputs: list[State]) ->
 def affine_tight(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
     """:func:`linear_tight` for a layer x → W x + b with ‖b‖₂ ≤ c (c_<layer>: the norm of the bias as added to
     the layer's h_out outputs); the bias-free case when the layer has no ``bias: true``. On m samples
-    Y ∈ R^{h_in×m} the layer gives W Y + b·1ᵀ (docs/references.md §3.6):
+    Y ∈ R^{h_in×m} the layer gives W Y + b·1ᵀ (docs/references.md §3.8):
 
     - L(F) and R(F, Y) read only differences f(y) − f(y′) = W(y − y′), where b cancels: unchanged;
     - G(F(y0)) = E sup ⟨Γ, W y0 + b·1ᵀ⟩ ≤ E sup_W ⟨Γ, W y0⟩ + E sup_b ⟨Γ·1, b⟩, and Γ·1 ~ N(0, m·I_h_out), so the
