@@ -125,8 +125,7 @@ def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> t
     out = [
         "C1, C2 kept symbolic (universal constants of Maurer's chain rule, values unpublished)",
         spec.data.norm_note,
-        "bias-free layers; every weight class contains W = 0, so the chain rule's y0 term vanishes after the "
-        "first layer (zero network, needs φ(0) = 0)",
+        _bias_line(graph),
         "Ĝ_S is the empirical Gaussian complexity on the given sample; the bound holds for the class with these "
         "constraint values (no union bound over norm or rank levels)",
         "per layer: s_<layer> bounds ‖W‖₂, f_<layer> bounds ‖W‖_F, r_<layer> bounds rank W, unless the spec "
@@ -154,6 +153,18 @@ def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> t
             out.append(f"repeat {name}: count {rep.count} ≥ 1, closed form valid for every count; per-layer symbols "
                        f"inside are indexed by {rep.index} = 1..{rep.count}")
     return tuple(out)
+
+
+def _bias_line(graph: nx.DiGraph) -> str:
+    """What the derivation assumes about biases: none, or which layers are affine."""
+    biased = [name for name, attrs in _all_nodes(graph)
+              if "layer" in attrs and getattr(attrs["layer"], "params", {}).get("bias")]
+    if not biased:
+        return ("bias-free layers; every weight class contains W = 0, so the chain rule's y0 term vanishes after the "
+                "first layer (zero network, needs φ(0) = 0)")
+    return (f"affine layers (bias: true): {', '.join(biased)}, with ‖b‖₂ ≤ c_<layer> over the layer's outputs; each "
+            "adds c·√(m·h_out) to the anchor term G(F(y0)) and √m·c to the image norm (D ≤ 2N); every class "
+            "contains W = 0, b = 0, so y0 = 0 after the first layer (needs φ(0) = 0)")
 
 
 def generic_caveats(rules: str, gap: str) -> tuple[str, ...]:

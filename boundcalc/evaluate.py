@@ -122,16 +122,19 @@ def layer_values(model: BoundModel, options: MeasureOptions, use_init: bool) -> 
     return values
 
 
-def evaluation_spec(spec: Spec, folded: bool) -> Spec:
+def evaluation_spec(spec: Spec, folded: bool, biased: frozenset[str] = frozenset()) -> Spec:
     """The spec the bounds are built on: constraint values removed (the measured per-layer symbols take their
-    place), and with folded biases every hidden width and the input dimension one larger."""
+    place), with folded biases every hidden width and the input dimension one larger, and ``bias: true`` exactly
+    on the ``biased`` layers (the affine ones: --biases keep)."""
     last = _last_weight_layer(spec.layers)
 
     def layer(item: Layer) -> Layer:
         kind = OPS[item.op]
         if not kind.flags.weights:
             return item
-        params = {k: v for k, v in item.params.items() if k not in CONSTRAINT_KEYS}
+        params = {k: v for k, v in item.params.items() if k not in CONSTRAINT_KEYS + ("bias",)}
+        if item.name in biased:
+            params["bias"] = True
         if folded and kind.flags.foldable_bias and item is not last:   # the constant coordinate it carries
             params[kind.width_field] = params[kind.width_field] + 1
         return replace(item, params=params)
@@ -150,7 +153,7 @@ def data_summary(model: BoundModel, train: Dataset, test: Dataset | None, percen
     """Input norms (of the folded inputs when biases are folded), margins on train and test. γ is the given
     ``gamma``, or the ``percentile`` of the training margins rounded down to the grid of
     :mod:`boundcalc.margin_grid` (the bounds then take the union bound over that grid)."""
-    graph = model.binding.graph
+    graph = model.forward_graph
     stats = input_stats(train.x, train.file)
     frobenius, max_norm = stats.frobenius, stats.max_norm
     if model.folded:   # x̃ = [x, 1]
@@ -176,8 +179,8 @@ def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSum
                     given: dict[str, float], constants: dict[str, float], delta: float, use_init: bool,
                     keys: list[str] | None = None) -> Evaluation:
     """Every registry entry (or ``keys``) at the measured values."""
-    spec = evaluation_spec(model.spec, model.folded)
-    values = {**constants, "delta": delta, **layer_values(model, options, use_init)}
+    spec = evaluation_spec(model.spec, model.folded, model.biased_layers)
+    values = {**constants, "delta": delta, **layer_values(model, options, use_init), **model.extra_values}
     if data is not None:
         values.update(m=float(data.m), X_F=data.frobenius, R=data.max_norm, gamma=data.train.gamma)
         _check_sample_count(spec, data.m)

@@ -20,7 +20,7 @@ from boundcalc.errors import BoundcalcError
 from boundcalc.option_ranges import DELTA, ENERGY, PERCENTILE, RANK_RTOL, TAIL_K
 
 #: how each measurement choice may be set (the values of the CLI's choice options)
-CHOICES = {"svd": ("auto", "gram", "svd"), "conv_norm": ("fft", "power", "reshaped"), "biases": ("fold", "drop")}
+CHOICES = {"svd": ("auto", "gram", "svd"), "conv_norm": ("fft", "power", "reshaped"), "biases": ("fold", "drop", "keep")}
 #: the tail K of dist_K when the spec's output is not a vector
 DEFAULT_TAIL_K = 10
 

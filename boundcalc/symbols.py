@@ -17,6 +17,8 @@ LAYER_KINDS: dict[str, str] = {
     "b": "(2,1)-norm bound ‖Wᵀ − Mᵀ‖₂,₁ (sum of row norms of W − M, of the full operator for conv2d; "
          "reference M = 0 unless --init)",
     "w": "filter-norm bound: Frobenius norm of the conv kernel tensor (weight sharing counted once)",
+    "c": "bias-norm bound ‖b‖₂ of the bias as added to the layer's outputs (conv2d, batchnorm on (C, H, W): the "
+         "per-channel bias repeated over the positions)",
 }
 
 C1 = sp.Symbol("C1", positive=True)

@@ -30,8 +30,10 @@ def _reference(op: str, inputs: list[torch.Tensor], params: dict, weight: torch.
         layer.weight.data = weight
         return layer(x)
     if op == "conv2d":
-        layer = torch.nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], stride=params["stride"],
-                                padding=params["padding"], bias=False).double()
+        groups = params["groups"]
+        layer = torch.nn.Conv2d(weight.shape[1] * groups, weight.shape[0], weight.shape[2:], stride=params["stride"],
+                                padding=params["padding"], dilation=params["dilation"], groups=groups,
+                                bias=False).double()
         layer.weight.data = weight
         return layer(x)
     modules = {"relu": torch.nn.ReLU(), "identity": torch.nn.Identity(), "tanh": torch.nn.Tanh(),
@@ -60,6 +62,11 @@ def _reference(op: str, inputs: list[torch.Tensor], params: dict, weight: torch.
         return torch.stack(inputs).sum(dim=0)
     if op == "concat":
         return torch.cat(inputs, dim=1)
+    if op == "batchnorm":      # the weight is the per-channel scale a: γ = a, β = 0, μ = 0, σ² + ε = 1
+        module = (torch.nn.BatchNorm2d if x.dim() == 4 else torch.nn.BatchNorm1d)(len(weight), eps=params["eps"])
+        module = module.double().eval()
+        module.weight.data, module.running_var.data = weight, torch.full_like(weight, 1 - params["eps"])
+        return module(x)
     if op == "scale_test":
         return x * float(params["factor"])
     raise AssertionError(f"no reference for {op}")

@@ -48,6 +48,18 @@ class Citation:
         return f"{self.authors} ({self.venue} {self.year}){tail}"
 
 
+def biased_layers(graph) -> list[str]:
+    """Names of the layers with ``bias: true`` (repeat bodies included)."""
+    out = []
+    for name, attrs in graph.nodes(data=True):
+        layer = attrs.get("layer")
+        if getattr(layer, "params", {}).get("bias"):
+            out.append(name)
+        if "body" in attrs:
+            out += biased_layers(attrs["body"])
+    return out
+
+
 @dataclass(frozen=True)
 class Requirements:
     """What the theorem assumes about the network. ``ops`` lists every op it covers."""
@@ -59,6 +71,7 @@ class Requirements:
     #: every parameter-free map must have φ(0) = 0 for its layer's parameters (sigmoid, softplus and a
     #: 'lipschitz' map with at_zero ≠ 0 are then refused, with the layer named)
     zero_at_zero: bool = False
+    biases: bool = False        # covers layers with biases (bias: true)
 
     def __post_init__(self) -> None:
         unknown = set(self.ops) - set(OPS)
@@ -72,6 +85,10 @@ class Requirements:
         extra = sorted(view.ops - self.ops - {"input", "repeat"})
         if extra:
             return f"does not cover op{'s' if len(extra) > 1 else ''} {', '.join(extra)} (needs {self.activation})"
+        biased = [] if self.biases else biased_layers(view.graph)
+        if biased:
+            return (f"covers bias-free layers only, but {', '.join(biased)} ha{'ve' if len(biased) > 1 else 's'} a bias "
+                    "(with a checkpoint: --biases fold for dense chains, or drop)")
         if self.needs_margin and view.margin is None:
             return "needs a margin loss (loss: margin: gamma); the spec gives a Lipschitz loss"
         if self.zero_at_zero:

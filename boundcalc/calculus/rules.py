@@ -9,6 +9,7 @@ and returns a fresh state, one gain per input and the terms it adds. The chain r
 
 For a bias-free linear layer {W : ‖W‖₂ ≤ s, ‖W‖_F ≤ f}: L(F) = s, R(F, Y) ≤ f·√h_out (Pinto et al.
 Lemma 6) and G(F(y0)) ≤ f·√h_out·‖y0‖_F (Lemma 10's argument), with y0 = the zero network's image.
+A layer with a bias (``bias: true``) is affine; :func:`affine_tight` adds its bias part.
 """
 from __future__ import annotations
 
@@ -162,6 +163,36 @@ def linear_as_printed(node: Node, q: SymbolicQuantities, inputs: list[State]) ->
                     gains=transfer.gains, terms=transfer.terms)
 
 
+def affine_tight(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
+    """:func:`linear_tight` for a layer x → W x + b with ‖b‖₂ ≤ c (c_<layer>: the norm of the bias as added to
+    the layer's h_out outputs); the bias-free case when the layer has no ``bias: true``. On m samples
+    Y ∈ R^{h_in×m} the layer gives W Y + b·1ᵀ (docs/references.md §3.8):
+
+    - L(F) and R(F, Y) read only differences f(y) − f(y′) = W(y − y′), where b cancels: unchanged;
+    - G(F(y0)) = E sup ⟨Γ, W y0 + b·1ᵀ⟩ ≤ E sup_W ⟨Γ, W y0⟩ + E sup_b ⟨Γ·1, b⟩, and Γ·1 ~ N(0, m·I_h_out), so the
+      bias part is c·E‖Γ·1‖₂ ≤ c·√(m·h_out) (Jensen); it is added at every biased layer, the first included;
+    - N(F(Y)) ≤ s·N(Y) + ‖b·1ᵀ‖_F = s·N(Y) + √m·c;
+    - D ≤ 2·N as for bias-free layers, with the new N: two functions of the class may have different biases,
+      so D grows by up to 2·√m·c (the biases do not shift every image by a common vector).
+
+    The zero-weight network (W = 0, b = 0) is in the class, so the anchor y0 after the layer is still 0."""
+    transfer = linear_tight(node, q, inputs)
+    if not node.params.get("bias"):
+        return transfer
+    c, m = q.layer("c", node), q.samples()
+    shift = arith.mul(arith.sqrt(m), c)
+    image_norm = arith.add(transfer.state.image_norm, shift)
+    state = transfer.state._replace(image_norm=image_norm, diameter=arith.mul(2, image_norm))
+    bias_term = LocalTerm(node.name, "anchor", arith.mul(c, arith.sqrt(arith.mul(m, q.value(output_width(node))))),
+                          rule="bias part of G(F(y0)): ‖b‖₂·E‖Γ·1‖₂ ≤ c·√(m·h_out)")
+    return Transfer(state=state, gains=transfer.gains, terms=transfer.terms + (bias_term,))
+
+
+def _bias_free(name: str, params: dict[str, Any]) -> str | None:
+    """as_printed: the paper's class has no biases."""
+    return f"layer {name}: has a bias (bias: true); eq. (4) covers bias-free layers" if params.get("bias") else None
+
+
 # -- parameter-free maps ----------------------------------------------------------------------------
 def activation_lipschitz(node: Node, q: SymbolicQuantities) -> Any:
     """ρ of a parameter-free map (its Lipschitz constant / operator norm), as its op kind declares it for the
@@ -276,7 +307,8 @@ TIGHT = RuleSet(
     name="tight",
     description="best valid rule per op: rank-free image-norm diameter D ≤ 2·N, residual adds, conv as a "
                 "linear operator",
-    rules={"linear": linear_tight, "conv2d": linear_tight, "add": residual_add, "concat": channel_concat},
+    rules={"linear": affine_tight, "conv2d": affine_tight, "batchnorm": affine_tight, "add": residual_add,
+           "concat": channel_concat},
     maps_by_flag=True,
 )
 AS_PRINTED = RuleSet(
@@ -288,6 +320,6 @@ AS_PRINTED = RuleSet(
     notes=("Lemma 5 is applied with 𝔯_i = min_{j≤i} rank(W_j) as printed in eq. (4); the proof supports "
            "only min_{j≤i−1}, which is ≥ the printed value, so the printed form can be smaller than what "
            "the proof establishes (docs/references.md §9.2).",),
-    refusals={"leaky_relu": _numeric_slope},
+    refusals={"leaky_relu": _numeric_slope, "linear": _bias_free},
 )
 RULE_SETS: dict[str, RuleSet] = {r.name: r for r in (TIGHT, AS_PRINTED)}

@@ -32,6 +32,7 @@ class ConvNorm(str, Enum):
 class BiasMode(str, Enum):
     fold = "fold"
     drop = "drop"
+    keep = "keep"
 
 
 class TableFormat(str, Enum):
@@ -62,7 +63,8 @@ InitOpt = Annotated[Optional[Path], typer.Option("--init", help="Reference check
                                                  "distances ‖W − W₀‖ are measured, and Bartlett's (2,1) norms use it.")]
 BiasOpt = Annotated[BiasMode, typer.Option("--biases", help="'fold' (default): biases become weights on a constant "
                                            "input coordinate (exact, dense chains only); 'drop': evaluate the "
-                                           "bias-free network.")]
+                                           "bias-free network; 'keep': the network with its biases, affine "
+                                           "layers in the tight chain rule (DAGs, conv nets).")]
 UnusedOpt = Annotated[bool, typer.Option("--allow-unused", help="Do not stop when checkpoint tensors are left "
                                          "unbound by the spec.")]
 ConstOpt = Annotated[str, typer.Option("--const", help="Values of Maurer's constants, e.g. C1=1,C2=1 (unpublished; "

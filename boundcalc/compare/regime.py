@@ -42,7 +42,7 @@ def uniform(spec: Spec) -> Regime:
 
     def layer(item: Layer) -> Layer:
         kind = OPS[item.op]
-        if not kind.flags.weights:
+        if kind.width_field is None:      # parameter-free, or a batchnorm (its norms stay its own symbols)
             return item
         params = dict(item.params, spectral=big_b, rank=r, frobenius=frobenius)
         if kind.dense_matrix:

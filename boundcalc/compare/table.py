@@ -146,7 +146,7 @@ def growth_symbols(spec: Spec) -> dict[str, sp.Symbol]:
             if isinstance(item, Repeat):
                 found |= item.count.free_symbols
                 walk(item.body, None)
-            elif isinstance(item, Layer) and OPS[item.op].flags.weights:
+            elif isinstance(item, Layer) and OPS[item.op].width_field is not None:
                 width = item.params[OPS[item.op].width_field]
                 if item is not output:
                     found |= width.free_symbols

@@ -3,7 +3,8 @@
 A layer with ``param:`` binds to that tensor by name (inside a repeat, ``{t}`` / ``{t-1}`` in the name are
 replaced by the iteration number, so ``blocks.{t-1}.fc.weight`` names blocks.0 … blocks.n−1). Every other
 layer takes, in spec order, the next unbound checkpoint tensor (natural name order) whose shape is the
-layer's expected shape. A layer's bias is the tensor named like its weight with ``weight`` → ``bias``.
+layer's expected shape. A layer's bias is the tensor named like its weight with ``weight`` → ``bias``: required
+with ``bias: true``, never attached with ``bias: false``, attached when present without the field.
 Problems — a named tensor that is missing, a shape that differs, a layer with no tensor left, float
 tensors left unused — are all collected into one report instead of stopping at the first.
 """
@@ -52,6 +53,7 @@ class Binding:
     slots: list[WeightSlot]
     weights: dict[str, str] = field(default_factory=dict)     # node -> tensor name
     biases: dict[str, str] = field(default_factory=dict)      # node -> bias tensor name
+    extras: dict[str, dict[str, str]] = field(default_factory=dict)   # node -> {role: tensor} (batchnorm statistics)
     rows: list[BindingRow] = field(default_factory=list)
 
     @property
@@ -102,7 +104,10 @@ def weight_slots(spec: Spec, graph: nx.DiGraph) -> list[WeightSlot]:
         (source,) = list(graph.predecessors(node))
         in_shape = tuple(int(d) for d in graph.nodes[source]["shape"])
         shape = tuple(int(d) for d in kind.weight_shape(layer.params, in_shape))
-        slots.append(WeightSlot(node, layer, shape, in_shape, resolve_param(layer.params.get("param"), attrs["index"])))
+        param = resolve_param(layer.params.get("param"), attrs["index"])
+        if kind.prefix_tensors and param is not None:
+            param = f"{param}.{kind.prefix_tensors[0]}"
+        slots.append(WeightSlot(node, layer, shape, in_shape, param))
     return slots
 
 
@@ -123,13 +128,17 @@ def bind(spec: Spec, checkpoint: Checkpoint, graph: nx.DiGraph | None = None) ->
     candidates = [i for i in weight_candidates(checkpoint) if i.name not in taken]
     for slot in slots:
         if slot.param is None:
-            outcome[slot.node] = _bind_by_shape(slot, candidates, infos, taken)
+            outcome[slot.node] = (_needs_prefix(slot) if OPS[slot.layer.op].prefix_tensors else
+                                  _bind_by_shape(slot, candidates, infos, taken))
     for slot in slots:
         row = outcome[slot.node]
         binding.rows.append(row)
         if row.status == "bound":
             binding.weights[slot.node] = row.tensor
-            _attach_bias(binding, slot, infos, taken)
+            if OPS[slot.layer.op].prefix_tensors:
+                _attach_prefixed(binding, slot, infos, taken)
+            else:
+                _attach_bias(binding, slot, infos, taken)
     for info in infos.values():
         if info.is_float and info.name not in taken:
             binding.rows.append(BindingRow("—", None, info.name, info.shape, "unused"))
@@ -170,9 +179,16 @@ def _bind_by_shape(slot: WeightSlot, candidates: list[TensorInfo], infos: dict[s
 
 
 def _attach_bias(binding: Binding, slot: WeightSlot, infos: dict[str, TensorInfo], taken: set[str]) -> None:
-    """The bias named like the bound weight (``weight`` → ``bias``), if the checkpoint has one of the right length."""
+    """The bias named like the bound weight (``weight`` → ``bias``), if the checkpoint has one of the right length;
+    a "missing" row when the layer declares ``bias: true`` and there is none."""
+    declared = slot.layer.params.get("bias")
     bias = _bias_name(binding.weights[slot.node])
+    if declared is False:
+        return
     if bias not in infos:
+        if declared:
+            binding.rows.append(BindingRow(slot.node, (slot.shape[0],), bias, None, "missing",
+                                           "the layer declares bias: true but the checkpoint has no such tensor"))
         return
     taken.add(bias)
     if infos[bias].shape != (slot.shape[0],):
@@ -180,6 +196,38 @@ def _attach_bias(binding: Binding, slot: WeightSlot, infos: dict[str, TensorInfo
                                        "bias length differs from the layer's width"))
     else:
         binding.biases[slot.node] = bias
+
+
+def _needs_prefix(slot: WeightSlot) -> BindingRow:
+    kind = OPS[slot.layer.op]
+    return BindingRow(slot.node, slot.shape, None, None, "missing",
+                      f"a {kind.name} layer needs param: (its state-dict prefix, holding "
+                      + ", ".join(f".{t}" for t in kind.prefix_tensors) + ")")
+
+
+def _attach_prefixed(binding: Binding, slot: WeightSlot, infos: dict[str, TensorInfo], taken: set[str]) -> None:
+    """The tensors after the weight under the layer's prefix (each of the weight's shape; a row for each one
+    missing or of another shape), and the prefix's non-weight tensors marked as used."""
+    kind = OPS[slot.layer.op]
+    prefix = binding.weights[slot.node].rpartition(".")[0]
+    extras = {}
+    for role in kind.prefix_tensors[1:]:
+        name = f"{prefix}.{role}"
+        info = infos.get(name)
+        if info is None:
+            binding.rows.append(BindingRow(slot.node, slot.shape, name, None, "missing", f"no tensor {name} "
+                                           f"(a {kind.name} needs " + ", ".join(kind.prefix_tensors) + ")"))
+            continue
+        taken.add(name)
+        if not info.is_float or info.shape != slot.shape:
+            binding.rows.append(BindingRow(slot.node, slot.shape, name, info.shape, "shape mismatch",
+                                           f"{name} has {format_shape(info.shape)} ({info.dtype}); "
+                                           f"expected {format_shape(slot.shape)}, floating point"))
+            continue
+        extras[role] = name
+    taken.update(f"{prefix}.{role}" for role in kind.ignored_tensors)
+    if len(extras) == len(kind.prefix_tensors) - 1:
+        binding.extras[slot.node] = extras
 
 
 def declaration_order(items: tuple, graph: nx.DiGraph, suffix: str = "") -> list[str]:

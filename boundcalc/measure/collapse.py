@@ -83,7 +83,7 @@ def collapse_report(model: BoundModel, data: Dataset, options: MeasureOptions,
     weight as trained (K = number of classes in the data; biases are used in the forward pass only)."""
     if data.y is None:
         raise DataError(f"{data.file}: collapse needs labels y")
-    graph = model.binding.graph
+    graph = model.forward_graph
     output_shape = graph.nodes[graph.graph["output"]]["shape"]
     if len(output_shape) == 1:     # labels index the network's outputs (a label past them is not a class)
         check_labels_fit(data.y, int(output_shape[0]))
@@ -93,6 +93,8 @@ def collapse_report(model: BoundModel, data: Dataset, options: MeasureOptions,
                              conv_norm=options.conv_norm, power_iterations=options.power_iterations)
     rows = []
     for node, weight in model.weights.items():
+        if node in model.affine_nodes:      # a batchnorm's per-channel scale is not a weight matrix
+            continue
         stats = class_statistics(inputs[node], data.y)
         spectrum = measure_weight(weight, options, tensor=model.binding.weights[node], layer=node).matrix
         ratio = (spectrum.tail_energy * weight_decay / stats.tcv

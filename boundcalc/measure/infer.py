@@ -49,7 +49,7 @@ def _weights_in(items) -> int:
         if isinstance(item, Repeat):
             if sp.sympify(item.count).is_number:
                 total += int(item.count) * _weights_in(item.body)
-        elif item.op in WEIGHT_OPS:
+        elif item.op in WEIGHT_OPS and OPS[item.op].width_field is not None:
             total += 1
     return total
 
@@ -81,7 +81,8 @@ def _sizes(spec: Spec, checkpoint: Checkpoint) -> dict[str, int]:
     """Solve out/channels = dim 0 and input width = dim 1 of each bound weight for the unknown symbols."""
     graph = build_graph(spec)
     named = {}
-    order = [n for n in declaration_order(spec.layers, graph) if graph.nodes[n]["op"] in WEIGHT_OPS]
+    order = [n for n in declaration_order(spec.layers, graph)
+             if graph.nodes[n]["op"] in WEIGHT_OPS and OPS[graph.nodes[n]["op"]].width_field is not None]
     for node in order:
         attrs = graph.nodes[node]
         param = resolve_param(attrs["layer"].params.get("param"), attrs["index"])

@@ -108,11 +108,19 @@ def spectrum_quantities(sigma: np.ndarray, relative_tolerance: float, energy: fl
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """Where a conv kernel is applied: its input's spatial size, stride and zero padding."""
+    """Where a conv kernel is applied: its input's spatial size, stride, zero padding, dilation and groups (each
+    size one int for equal sides, else (height, width))."""
 
     input_hw: tuple[int, int]
-    stride: int = 1
-    padding: int = 0
+    stride: int | tuple[int, int] = 1
+    padding: int | tuple[int, int] = 0
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
+
+    @property
+    def dilation_hw(self) -> tuple[int, int]:
+        d = self.dilation
+        return (d, d) if isinstance(d, int) else tuple(d)
 
 
 @dataclass
@@ -170,22 +178,27 @@ def measure_weight(weight, options: MeasureOptions, *, tensor: str, layer: str |
         measured.init = {"spectral": dense.spectral_norm(diff), "frobenius": dense.frobenius(diff),
                          "row_norm_21": dense.row_norm_21(diff)}
     if weight.ndim == 4 and geometry is not None:
-        _measure_conv(measured, weight, None if init is None else diff.reshape(weight.shape), geometry, options)
+        _measure_conv(measured, weight, None if init is None else diff.reshape(weight.shape), geometry, options,
+                      layer)
     return measured
 
 
 def _measure_conv(measured: WeightMeasurement, kernel: np.ndarray, difference: np.ndarray | None,
-                  geometry: ConvGeometry, options: MeasureOptions) -> None:
-    """Conv operator norms (torch), and the (2,1) norm of the operator of W − W₀ (the difference of the
+                  geometry: ConvGeometry, options: MeasureOptions, layer: str | None = None) -> None:
+    """Conv operator norms (torch) of the layer written as a plain convolution (dilation and groups spelled out,
+    :mod:`boundcalc.measure.conv_layout`), and the (2,1) norm of the operator of W − W₀ (the difference of the
     operators)."""
     import torch
 
     from boundcalc.measure import linalg
+    from boundcalc.measure.conv_layout import plain_convolution
 
-    measured.conv = conv_norms(torch.from_numpy(np.ascontiguousarray(kernel)), geometry, options, measured.notes)
+    plain_kernel, plain = plain_convolution(torch.from_numpy(np.ascontiguousarray(kernel)), geometry, layer)
+    measured.conv = conv_norms(plain_kernel, plain, options, measured.notes)
     if difference is not None:
+        plain_difference = plain_convolution(torch.from_numpy(np.ascontiguousarray(difference)), geometry, layer)[0]
         measured.init["operator_row_norm_21"] = linalg.conv_operator_row_norm_21(
-            torch.from_numpy(np.ascontiguousarray(difference)), geometry.input_hw, geometry.stride, geometry.padding)
+            plain_difference, plain.input_hw, plain.stride, plain.padding)
 
 
 def _quantities_without_spectrum(gram: dense.ScaledGram, relative_tolerance: float) -> SpectrumQuantities:

@@ -185,6 +185,10 @@ class Dropout(OpKind):
     flags = RELU_LIKE
     summary = "the identity at evaluation (p, the training drop rate, in [0, 1))"
     example = ((4,), ({"op": "dropout", "p": 0.25},))
+    path_role = "same"
+
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)     # the identity at evaluation
 
     def params(self, reader, model, path):
         p = reader.expr(model.p, path + ("p",))

@@ -63,6 +63,11 @@ class OpKind:
     not_runnable: ClassVar[str | None] = None
     #: what derive's assumptions say about layers of this kind (None: nothing beyond the generic lines)
     assumption: ClassVar[str | None] = None
+    #: tensors read under ``param`` as a prefix, ``<param>.<name>``: the weight, then tensors of the weight's
+    #: length (a batchnorm's bias and running statistics); () for kinds whose ``param`` names the weight itself
+    prefix_tensors: ClassVar[tuple[str, ...]] = ()
+    #: tensors under the prefix that are not weights (bound to the layer, never reported unused)
+    ignored_tensors: ClassVar[tuple[str, ...]] = ()
     #: a smallest use, for docs and the registry sweep test: (input shape, spec items ending in this kind)
     example: ClassVar[tuple[tuple[int, ...], tuple[dict, ...]]] = ((4,), ())
     #: the kind's place in the DAG ReLU model of Gonon et al. 2024, for the path-norm (docs/references.md §12):

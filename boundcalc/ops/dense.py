@@ -1,14 +1,17 @@
-"""Linear maps with trained weights: ``linear`` (x → W x) and ``conv2d`` (a convolution, as a linear operator).
+"""Linear maps with trained weights: ``linear`` (x → W x + b) and ``conv2d`` (a convolution with stride, zero
+padding, dilation and groups, as a linear operator, plus a bias).
 
-Both are bias-free in the bounds; a checkpoint's biases are folded or dropped by the evaluate pipeline
-(``boundcalc.measure.run``). Their rules (Lipschitz constant ‖W‖₂, the Gaussian average of Pinto et al.
-Lemma 6) live in :mod:`boundcalc.calculus.rules`.
+``bias: true`` makes a layer affine in the bounds (the ``tight`` rules add its bias norm c_<layer>,
+:func:`boundcalc.calculus.rules.affine_tight`) and makes binding require the bias tensor; without the field a
+checkpoint's bias named like the weight is still attached, and the evaluate pipeline folds, drops or keeps it
+(``boundcalc.measure.run``). Shapes follow torch's ``nn.Conv2d``: each side has
+⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1 positions, and the weight is (channels, c_in/groups, k_h, k_w).
 """
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import StrictInt, StrictStr
+from pydantic import StrictBool, StrictInt, StrictStr
 
 from boundcalc.ops.base import Fail, FieldReader, Flags, OpKind, absolute, format_shape, window_count
 from boundcalc.ops.registry import register
@@ -28,6 +31,7 @@ class LinearFields(LayerFields):
     frobenius: Value | None = None
     rank: Value | None = None
     param: StrictStr | None = None
+    bias: StrictBool | None = None     # None: attach a bias named like the weight if there is one
 
 
 class Conv2dFields(LayerFields):
@@ -36,12 +40,15 @@ class Conv2dFields(LayerFields):
     op: Literal["conv2d"]
     channels: Value
     kernel: StrictInt | list[StrictInt]
-    stride: StrictInt = 1
-    padding: StrictInt = 0
+    stride: StrictInt | list[StrictInt] = 1
+    padding: StrictInt | list[StrictInt] = 0
+    dilation: StrictInt | list[StrictInt] = 1
+    groups: StrictInt = 1
     spectral: Value | None = None
     frobenius: Value | None = None
     rank: Value | None = None
     param: StrictStr | None = None
+    bias: StrictBool | None = None
 
 
 def weight_params(kind: OpKind, reader: FieldReader, model: Any, path: tuple) -> dict[str, Any]:
@@ -54,7 +61,27 @@ def weight_params(kind: OpKind, reader: FieldReader, model: Any, path: tuple) ->
             check = reader.size if field == "rank" else reader.positive
             p[field] = check(value, path + (field,), field)
     p["param"] = model.param
+    if model.bias is not None:
+        p["bias"] = model.bias
     return p
+
+
+#: (field, smallest value) of the conv2d sizes given as an int or [height, width]
+_CONV_PAIRS = (("kernel", 1), ("stride", 1), ("padding", 0), ("dilation", 1))
+
+
+def size_pair(reader: FieldReader, value: int | list[int], path: tuple, what: str, least: int) -> tuple[int, int]:
+    """``value`` (an int, or [height, width]) as (h, w), each between ``least`` and MAX_CONV_SIZE."""
+    pair = value if isinstance(value, list) else [value, value]
+    if len(pair) != 2 or min(pair) < least or max(pair) > MAX_CONV_SIZE:
+        raise reader.fail(path, f"{what} must be an integer or [height, width] between {least} and {MAX_CONV_SIZE}, "
+                                f"got {value}")
+    return tuple(pair)
+
+
+def square(pair: tuple[int, int]) -> int | tuple[int, int]:
+    """One int for equal sides (what the conv-norm code of :mod:`boundcalc.measure.linalg` reads), else the pair."""
+    return pair[0] if pair[0] == pair[1] else pair
 
 
 def _float64(tensor):
@@ -99,11 +126,12 @@ class Conv2d(OpKind):
     name = "conv2d"
     fields = Conv2dFields
     flags = Flags(weights=True, homogeneous=True, piecewise_linear=True)
-    summary = "2-D convolution (zero padding, stride), as a linear operator on its input size"
+    summary = "2-D convolution (stride, zero padding, dilation, groups), as a linear operator on its input size"
     name_prefix = "conv"
     input_rank = 3
     width_field = "channels"
-    example = ((2, 5, 5), ({"op": "conv2d", "channels": 3, "kernel": 3, "stride": 2, "padding": 1},))
+    example = ((2, 6, 7), ({"op": "conv2d", "channels": 4, "kernel": [3, 2], "stride": [2, 1], "padding": 1,
+                            "dilation": [2, 1], "groups": 2},))
     path_role = "edges"
     assumption = ("conv2d layers are linear operators: s_<conv> is the operator norm on the given input size, "
                   "f_<conv> the Frobenius norm of the full (Toeplitz) operator (and b_<conv> its (2,1) norm), "
@@ -111,41 +139,52 @@ class Conv2d(OpKind):
 
     def params(self, reader, model, path):
         p = weight_params(self, reader, model, path)
-        kernel = model.kernel if isinstance(model.kernel, list) else [model.kernel, model.kernel]
-        if len(kernel) != 2 or min(kernel) < 1 or max(kernel) > MAX_CONV_SIZE:
-            raise reader.fail(path + ("kernel",), "kernel must be a positive size or [height, width]")
-        if not 1 <= model.stride <= MAX_CONV_SIZE or not 0 <= model.padding <= MAX_CONV_SIZE:
-            raise reader.fail(path, "stride must be ≥ 1 and padding ≥ 0")
-        p.update(kernel=tuple(kernel), stride=model.stride, padding=model.padding)
+        for key, least in _CONV_PAIRS:
+            p[key] = size_pair(reader, getattr(model, key), path + (key,), key, least)
+        if not 1 <= model.groups <= MAX_CONV_SIZE:
+            raise reader.fail(path + ("groups",), f"groups must be an integer between 1 and {MAX_CONV_SIZE}, "
+                                                  f"got {model.groups}")
+        if _divides(model.groups, p["channels"]) is False:
+            raise reader.fail(path + ("groups",), f"groups {model.groups} must divide channels {p['channels']}")
+        p["groups"] = model.groups
         return p
 
     def output_shape(self, params, shapes, fail: Fail, sources=()):
         first = shapes[0]
         if len(first) != 3:
             raise fail(f"conv2d needs a [channels, height, width] input, gets {format_shape(first)}")
-        (kh, kw), stride, pad = params["kernel"], params["stride"], params["padding"]
-        return (params["channels"], window_count(first[1], kh, stride, pad, fail),
-                window_count(first[2], kw, stride, pad, fail))
+        if _divides(params["groups"], first[0]) is False:
+            raise fail(f"groups {params['groups']} must divide the input channels {first[0]}")
+        sides = [window_count(n, d * (k - 1) + 1, s, pad, fail) for n, k, s, pad, d in
+                 zip(first[1:], params["kernel"], params["stride"], params["padding"], params["dilation"])]
+        return (params["channels"], *sides)
 
     def kernel_area(self, params):
         kh, kw = params["kernel"]
         return kh * kw
 
     def weight_shape(self, params, in_shape):
-        return (params["channels"], in_shape[0], *params["kernel"])
+        return (params["channels"], in_shape[0] / params["groups"], *params["kernel"])
 
     def forward(self, name, params, inputs, weight=None, bias=None):
         import torch.nn.functional as F
 
         return F.conv2d(inputs[0], _float64(weight), _float64(bias), stride=params["stride"],
-                        padding=params["padding"])
+                        padding=params["padding"], dilation=params["dilation"], groups=params["groups"])
 
     def path_forward(self, name, params, inputs, weight=None, bias=None):
         return self.forward(name, params, inputs, absolute(weight), absolute(bias))
 
     def geometry(self, params, in_shape):
-        return {"input_hw": tuple(int(d) for d in in_shape[1:]), "stride": params["stride"],
-                "padding": params["padding"]}
+        """Keys of :class:`boundcalc.measure.quantities.ConvGeometry`; equal sides as one int (as before)."""
+        return {"input_hw": tuple(int(d) for d in in_shape[1:]), "stride": square(params["stride"]),
+                "padding": square(params["padding"]), "dilation": square(params["dilation"]),
+                "groups": params["groups"]}
+
+
+def _divides(groups: int, channels) -> bool | None:
+    """Whether ``groups`` divides ``channels`` (None: undecided for a symbolic channel count)."""
+    return (channels / groups).is_integer
 
 
 LINEAR = register(Linear())

@@ -52,6 +52,12 @@ class MaxPool(OpKind):
     summary = "max over kernel windows (stride default: the kernel; padding, dilation as torch's max_pool2d)"
     input_rank = 3
     example = ((2, 7, 7), ({"op": "maxpool", "kernel": 3, "stride": 2, "padding": 1},))
+    path_role = "max"
+
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        """The sum over each window of its real inputs (zero padding): a max-pooling neuron's incoming edges have
+        weight 1 in the path-lifting, so every path through it is counted (Gonon et al. 2024, and their code)."""
+        return window_sum(inputs[0], params)
 
     def params(self, reader, model, path):
         return read_pool(reader, model, path, dilation=True)
@@ -85,6 +91,10 @@ class AdaptiveAvgPool(OpKind):
     name_prefix = "adaptivepool"
     input_rank = 3
     example = ((2, 5, 5), ({"op": "adaptive_avgpool", "output": 2},))
+    path_role = "edges"
+
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)     # its weights are positive already
 
     def params(self, reader, model, path):
         return {"output": read_pair(reader, model.output, path + ("output",), "output", 1)}
@@ -121,3 +131,17 @@ class AdaptiveAvgPool(OpKind):
 
 MAXPOOL = register(MaxPool())
 ADAPTIVE_AVGPOOL = register(AdaptiveAvgPool())
+
+
+def window_sum(x, params):
+    """Σ over each pooling window of ``x`` (batch, channels, h, w), zero padding: a depthwise convolution with
+    weights 1 and the window's stride, padding and dilation."""
+    import torch
+    import torch.nn.functional as F
+
+    channels = x.shape[1]
+    kernel = pair(params["kernel"])
+    ones = torch.ones((channels, 1, *kernel), dtype=x.dtype)
+    stride = params.get("stride") or params["kernel"]
+    return F.conv2d(x, ones, stride=pair(stride), padding=pair(params.get("padding", 0)),
+                    dilation=pair(params.get("dilation", 1)), groups=channels)

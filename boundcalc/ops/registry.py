@@ -4,7 +4,7 @@
     >>> op_kind("conv2d").flags.weights
     True
     >>> sorted(names_where(lambda kind: kind.flags.weights))
-    ['conv2d', 'linear']
+    ['batchnorm', 'conv2d', 'linear']
 """
 from __future__ import annotations
 

@@ -131,6 +131,9 @@ class AvgPool(OpKind):
         return value(windows.schur_bound([_excluded_pad_norms(k, s, p, in_shape, axis)
                                           for axis, (k, s, p) in enumerate(zip((kh, kw), (sh, sw), padding))]))
 
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)     # its weights are positive already
+
     def forward(self, name, params, inputs, weight=None, bias=None):
         import torch.nn.functional as F
 
@@ -155,6 +158,10 @@ class Concat(OpKind):
     summary = "two or more layers stacked along channels (the first per-sample axis); other sizes must match"
     example = ((2, 3, 3), ({"op": "conv2d", "name": "a", "channels": 3, "kernel": 1},
                            {"op": "concat", "inputs": ["a", "input"]}))
+    path_role = "same"
+
+    def path_forward(self, name, params, inputs, weight=None, bias=None):
+        return self.forward(name, params, inputs)     # edges of weight 1
 
     def params(self, reader, model, path):
         if model.inputs is None or len(model.inputs) < 2:
@@ -170,9 +177,6 @@ class Concat(OpKind):
         import torch
 
         return torch.cat(list(inputs), dim=1)
-
-    def path_forward(self, name, params, inputs, weight=None, bias=None):
-        return self.forward(name, params, inputs)    # its edge weights 1/kernel² are positive already
 
 
 ADD = register(Add())

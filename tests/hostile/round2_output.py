@@ -37,8 +37,8 @@ OPTION_CASES: list[Case] = [
     cli_case("option-regime-not-a-choice", ["compare", MLP_SPEC, "--regime", "all"], "--regime: 'all' is not one of"),
     cli_case("option-conv-norm-not-a-choice", ["measure", "{dir}/w.safetensors", "--conv-norm", "exact"],
              "--conv-norm: 'exact' is not one of fft, power, reshaped", WEIGHTS),
-    cli_case("option-biases-not-a-choice", ["evaluate", MLP_SPEC, "{dir}/w.safetensors", "--biases", "keep"],
-             "--biases: 'keep' is not one of fold, drop", WEIGHTS),
+    cli_case("option-biases-not-a-choice", ["evaluate", MLP_SPEC, "{dir}/w.safetensors", "--biases", "shift"],
+             "--biases: 'shift' is not one of fold, drop, keep", WEIGHTS),
     cli_case("option-list-format-not-a-choice", ["bounds", "list", "--format", "latex"],
              "--format: 'latex' is not one of text, json"),
     # -- a value of the wrong type
