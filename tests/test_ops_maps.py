@@ -265,14 +265,14 @@ COVERAGE = [
     (MLP % "silu", {"pinto2024_tight", "bartlett2017", "bartlett2017_dudley"}),
     (MLP % "{op: elu, alpha: 2}", {"pinto2024_tight", "bartlett2017", "bartlett2017_dudley"}),
     (MLP % "hardswish", {"pinto2024_tight", "bartlett2017", "bartlett2017_dudley"}),
-    (MLP % "{op: dropout, p: 0.5}", ALL - {"galanti2023"}),
+    (MLP % "{op: dropout, p: 0.5}", ALL - {"galanti2023"} | {"gonon2024"}),
     (CNN % "{op: maxpool, kernel: 3, stride: 2, padding: 1}", {"pinto2024_tight", "bartlett2017",
-                                                               "bartlett2017_dudley"}),
+                                                               "bartlett2017_dudley", "gonon2024"}),
     (CNN % "{op: avgpool, kernel: 3, stride: 2, padding: 1}", {"pinto2024_tight", "bartlett2017",
-                                                               "bartlett2017_dudley", "vc2019"}),
+                                                               "bartlett2017_dudley", "vc2019", "gonon2024"}),
     (CNN % "{op: adaptive_avgpool, output: 2}", {"pinto2024_tight", "bartlett2017", "bartlett2017_dudley",
-                                                 "vc2019"}),
-    (CONCAT, {"pinto2024_tight", "vc2019"}),
+                                                 "vc2019", "gonon2024"}),
+    (CONCAT, {"pinto2024_tight", "vc2019", "gonon2024"}),
 ]
 
 

@@ -19,6 +19,7 @@ import boundcalc
 from boundcalc.cli import app
 from boundcalc.measure.binding import bind, concrete_graph
 from boundcalc.measure.checkpoint import open_checkpoint
+from boundcalc.measure.batchnorm import bound_tensors
 from boundcalc.measure.forward import forward
 from boundcalc.ops import OPS
 from boundcalc.spec.load import load_spec
@@ -80,8 +81,8 @@ def test_spec_forward_equals_the_model(tmp_path, factory, shape):
     x = random_inputs(shape, n=4 if factory == "resnet18_imagenet" else 16)
     with torch.no_grad():
         expected = model(x).double()
-    got = forward(graph, x, {n: checkpoint.tensor(k) for n, k in binding.weights.items()},
-                  {n: checkpoint.tensor(k) for n, k in binding.biases.items()})
+    plan, weights, biases = bound_tensors(spec, graph, binding, checkpoint)    # batchnorms folded, as evaluate does
+    got = forward(plan.graph, x, weights, biases)
     assert float((got - expected).abs().max()) <= 1e-4 * float(expected.abs().max())
 
 
@@ -92,8 +93,10 @@ def test_evaluate_on_the_models_own_predictions_reports_train_error_zero(tmp_pat
     with torch.no_grad():
         y = model(x).argmax(dim=1)
     np.savez(tmp_path / "train.npz", X=x.numpy(), y=y.numpy())
+    # biases of conv layers (their own, or a folded batchnorm's) do not fold into a constant input: keep them
+    biases = [] if factory == "mlp" else ["--biases", "keep"]
     result = runner.invoke(app, ["evaluate", str(spec_path), str(weights), "--data", str(tmp_path / "train.npz"),
-                                 "--format", "json"])
+                                 "--format", "json", *biases])
     assert result.exit_code == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["data"]["train"]["error"] == 0.0

@@ -17,7 +17,7 @@ from boundcalc.measure.binding import Binding, concrete_graph
 from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.ops import OPS
 from boundcalc.ops.normalization import fold_targets
-from boundcalc.spec.load import Layer, Repeat, Spec
+from boundcalc.spec.load import Repeat, Spec
 
 
 def affine_of(gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
@@ -128,3 +128,12 @@ def bias_norms(graph: nx.DiGraph, biases: dict, affine: dict[str, dict[str, floa
 
 __all__ = ["affine_of", "fold_into", "affine_norms", "apply_batchnorms", "BatchNormPlan", "bias_norms",
            "biased_layer_names"]
+
+
+def bound_tensors(spec: Spec, graph: nx.DiGraph, binding: Binding, checkpoint: Checkpoint):
+    """The tensors a bound spec runs with: (the batchnorm plan, weights by node, biases by node), batchnorms folded
+    or made affine by :func:`apply_batchnorms` (their own four tensors are not biases)."""
+    weights = {node: checkpoint.tensor(name) for node, name in binding.weights.items()}
+    biases = {node: checkpoint.tensor(name) for node, name in binding.biases.items()
+              if not OPS[graph.nodes[node]["op"]].prefix_tensors}
+    return apply_batchnorms(spec, graph, binding, checkpoint, weights, biases), weights, biases

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from boundcalc.errors import BoundcalcError
-from boundcalc.measure.batchnorm import apply_batchnorms, bias_norms, biased_layer_names
+from boundcalc.measure.batchnorm import bias_norms, biased_layer_names, bound_tensors
 from boundcalc.measure.binding import Binding, BindingError, bind, concrete_graph
 from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.measure.quantities import ConvGeometry, MeasureOptions, WeightMeasurement, measure_weight
@@ -99,12 +99,8 @@ def checked_binding(spec: Spec, checkpoint: Checkpoint, allow_unused: bool = Fal
 def _bound_model(spec: Spec, checkpoint: Checkpoint, binding: Binding, biases: str, init: Checkpoint | None):
     """The model before measuring: tensors read, batchnorms folded or made affine, the bias mode applied;
     (model, the biases as read or folded, each weight's stored dtype)."""
-    graph = binding.graph
-    weights = {node: checkpoint.tensor(name) for node, name in binding.weights.items()}
-    bias_tensors = {node: checkpoint.tensor(name) for node, name in binding.biases.items()
-                    if not OPS[graph.nodes[node]["op"]].prefix_tensors}
-    dtypes = {node: weight.dtype for node, weight in weights.items()}
-    plan = apply_batchnorms(spec, graph, binding, checkpoint, weights, bias_tensors)
+    plan, weights, bias_tensors = bound_tensors(spec, binding.graph, binding, checkpoint)
+    dtypes = {node: checkpoint.infos[name].dtype for node, name in binding.weights.items()}
     if init is not None and plan.folded:
         raise BoundcalcError(f"--init: batchnorm {', '.join(plan.folded)} is folded into "
                              f"{', '.join(plan.folded.values())}, and distances of folded weights to an unfolded "

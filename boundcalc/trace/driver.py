@@ -110,20 +110,21 @@ def forward_error(spec, model, example, expected) -> float:
     """max |spec(x) − model(x)| / max |model(x)| on ``example``, with the spec bound to the model's state dict."""
     import torch
 
+    from boundcalc.measure.batchnorm import bound_tensors
     from boundcalc.measure.binding import bind, concrete_graph
     from boundcalc.measure.forward import forward
     from boundcalc.trace.memory import memory_checkpoint
 
     state = {k: v.detach() for k, v in model.state_dict().items()}
+    checkpoint = memory_checkpoint(state)
     graph = concrete_graph(spec)
-    binding = bind(spec, memory_checkpoint(state), graph)
+    binding = bind(spec, checkpoint, graph)
     if binding.problems:
         row = binding.problems[0]
         raise TraceError(f"the traced spec does not bind to the model's own state dict ({row.node}: "
                          f"{row.detail or row.status}); this is a bug in boundcalc's tracer")
-    weights = {node: state[key] for node, key in binding.weights.items()}
-    biases = {node: state[key] for node, key in binding.biases.items()}
-    out = forward(graph, example.to(torch.float64), weights, biases)
+    plan, weights, biases = bound_tensors(spec, graph, binding, checkpoint)   # as the evaluate path binds them
+    out = forward(plan.graph, example.to(torch.float64), weights, biases)
     reference = expected.to(torch.float64).reshape(out.shape)
     scale = float(reference.abs().max())
     return float((out - reference).abs().max()) / max(scale, 1e-30)

@@ -11,5 +11,5 @@ def memory_checkpoint(state: dict, label: str = "<state dict>") -> Checkpoint:
     """``state`` (name → tensor) as a checkpoint in natural name order."""
     infos = {name: TensorInfo(name, tuple(state[name].shape), str(state[name].dtype).removeprefix("torch."), label)
              for name in natural_sorted(state)}
-    readers = {name: (lambda t=state[name]: t) for name in infos}
+    readers = {name: (lambda decode, scratch, t=state[name]: t) for name in infos}   # the Reader signature
     return Checkpoint(Path(label), "in memory", infos, readers)
