@@ -14,7 +14,8 @@ import torch
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.limits import MAX_FFT_ENTRIES, MAX_POWER_VALUES, MAX_POWER_MACS
-from boundcalc.measure import linalg
+from boundcalc.measure import conv_operator, linalg
+from boundcalc.measure.conv_operator import ConvLayout
 
 CONV_NORM_METHODS = {
     "fft": "exact operator norm of the circular convolution on the padded grid (FFT, Sedghi et al. 2019); "
@@ -109,11 +110,14 @@ def spectrum_quantities(sigma: torch.Tensor, relative_tolerance: float, energy: 
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """Where a conv kernel is applied: its input's spatial size, stride and zero padding."""
+    """Where a conv kernel is applied: its input's spatial size, stride, zero padding and dilation (each an int
+    or an (h, w) pair), and groups (the kernel is c_out × c_in/groups × k_h × k_w)."""
 
     input_hw: tuple[int, int]
-    stride: int = 1
-    padding: int = 0
+    stride: int | tuple[int, int] = 1
+    padding: int | tuple[int, int] = 0
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
 
 
 @dataclass
@@ -172,8 +176,8 @@ def measure_weight(weight: torch.Tensor, options: MeasureOptions, *, tensor: str
     if weight.dim() == 4 and geometry is not None:
         measured.conv = conv_norms(weight, geometry, options, measured.notes)
         if init is not None:   # the operator of W − W₀ is the difference of the operators
-            measured.init["operator_row_norm_21"] = linalg.conv_operator_row_norm_21(
-                diff.reshape(weight.shape), geometry.input_hw, geometry.stride, geometry.padding)
+            measured.init["operator_row_norm_21"] = conv_operator.operator_row_norm_21(diff.reshape(weight.shape),
+                                                                                    ConvLayout.of(geometry))
     return measured
 
 
@@ -201,16 +205,20 @@ def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOpt
     full matrix A, one row per output coordinate) and its filter norm. The
     costly methods are checked against their limits before anything is computed: past MAX_FFT_ENTRIES the
     'fft' value is the looser upper bound Σ_taps ‖K_ab‖₂; past MAX_POWER_MACS or MAX_POWER_VALUES power
-    iteration is skipped (an error when it is the method the bounds use). Each fallback is added to ``notes``."""
-    hw, stride, pad = geometry.input_hw, geometry.stride, geometry.padding
+    iteration is skipped (an error when it is the method the bounds use). Each fallback is added to ``notes``.
+    Stride 1 without dilation or groups: the FFT on the padded grid; otherwise the polyphase decomposition on
+    the padded grid rounded up to a multiple of the stride (:mod:`boundcalc.measure.conv_operator`)."""
+    layout = ConvLayout.of(geometry)
+    layout.check(tuple(kernel.shape))
     notes = notes if notes is not None else []
-    too_costly = _power_iteration_cost(kernel.shape, geometry, options.power_iterations)
+    too_costly = _power_iteration_cost(kernel.shape, layout, options.power_iterations)
     if too_costly and options.conv_norm == "power":
         raise BoundcalcError(f"--conv-norm power: {too_costly}; use --conv-norm fft")
-    grid = linalg.padded_grid(hw, pad)
+    grid = linalg.padded_grid(layout.input_hw, layout.padding[0]) if layout.plain else layout.grid()
     entries = linalg.conv_spectrum_entries(tuple(kernel.shape), grid)
     if entries <= MAX_FFT_ENTRIES:
-        fft = linalg.conv_operator_norm_fft(kernel, hw, pad)
+        fft = (linalg.conv_operator_norm_fft(kernel, layout.input_hw, layout.padding[0]) if layout.plain
+               else conv_operator.polyphase_norm(kernel, layout))
     else:
         fft = linalg.conv_operator_norm_taps(kernel)
         notes.append(f"conv norm 'fft': the spectrum on the {grid[0]}×{grid[1]} grid has {entries:,} complex entries, "
@@ -220,21 +228,20 @@ def conv_norms(kernel: torch.Tensor, geometry: ConvGeometry, options: MeasureOpt
     if too_costly:
         notes.append(f"conv norm 'power' not computed: {too_costly}")
     else:
-        power = linalg.conv_operator_norm_power(kernel, hw, stride, pad, options.power_iterations)
-    return {"fft": fft, "operator_frobenius": linalg.conv_operator_frobenius(kernel, hw, stride, pad),
-            "operator_row_norm_21": linalg.conv_operator_row_norm_21(kernel, hw, stride, pad),
+        power = conv_operator.power_norm(kernel, layout, options.power_iterations)
+    return {"fft": fft, "operator_frobenius": conv_operator.operator_frobenius(kernel, layout),
+            "operator_row_norm_21": conv_operator.operator_row_norm_21(kernel, layout),
             "power": power, "filter_norm": linalg.frobenius(kernel)}
 
 
-def _power_iteration_cost(shape, geometry: ConvGeometry, iterations: int) -> str | None:
+def _power_iteration_cost(shape, layout: ConvLayout, iterations: int) -> str | None:
     """Why power iteration on this layer is past a limit (work or input size), or None."""
-    hw = geometry.input_hw
-    macs = linalg.power_step_macs(tuple(shape), hw, geometry.stride, geometry.padding) * iterations
+    hw = layout.input_hw
+    macs = conv_operator.step_macs(tuple(shape), layout) * iterations
     if macs > MAX_POWER_MACS:
         return (f"{iterations} power-iteration steps on the {hw[0]}×{hw[1]} input need {macs:,} multiply-adds, "
                 f"more than the limit of {MAX_POWER_MACS:,} (MAX_POWER_MACS)")
-    values = max(shape[1] * hw[0] * hw[1], linalg.conv_output_values(tuple(shape), hw, geometry.stride,
-                                                                     geometry.padding))
+    values = max(shape[1] * layout.groups * hw[0] * hw[1], conv_operator.output_values(tuple(shape), layout))
     if values > MAX_POWER_VALUES:
         return (f"its input or output has {values:,} values, more than the limit of {MAX_POWER_VALUES:,} "
                 "(MAX_POWER_VALUES)")
