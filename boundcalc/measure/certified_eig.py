@@ -1,15 +1,16 @@
 """The largest eigenvalue of many Hermitian positive semi-definite matrices, to a stated relative accuracy,
 with a certificate instead of a full eigen-decomposition of each.
 
-For a batch G_1 … G_b (one chunk at a time): a few batched power steps rank the matrices; the top candidate's
-largest eigenvalue is refined (Lanczos, ARPACK, or the whole spectrum when small): a Ritz value θ ≤ λ_max, so
-``lower`` = the best θ so far is attained. Then μ = lower·(1 + rtol), and μI − G_i is Cholesky-factorised for
-every matrix: a factorisation succeeds exactly when μI − G_i is positive definite (up to LAPACK's backward
-error, n·ε₆₄·‖G_i‖, far below rtol·μ), i.e. λ_max(G_i) < μ. A matrix that fails has its eigenvalues computed
-(LAPACK) and raises ``lower``. Every matrix is then either certified below a μ ≤ the final μ or computed exactly,
-so max_i λ_max(G_i) ∈ [lower, lower·(1 + rtol)]. The power steps only decide how much work is done, never the
-value. Cholesky costs n³/3 multiply-adds against ≈ 4n³/3 (and far more time, being BLAS-3) for the
-tridiagonalisation behind ``eigvalsh``.
+For a batch G_1 … G_b (one chunk at a time): a few batched Lanczos steps rank the matrices; the top candidate's
+largest eigenvalue is refined (Lanczos to ~10⁻¹⁴ with ARPACK, or the whole spectrum when small): a Ritz value
+θ ≤ λ_max, so ``lower`` = the best θ so far is attained. Then μ = lower·(1 + rtol), and μI − G_i is
+Cholesky-factorised for every matrix: the factorisation succeeds exactly when μI − G_i is positive definite (up
+to LAPACK's backward error, about n·ε₆₄·‖G_i‖, far below rtol·μ), i.e. λ_max(G_i) < μ. The matrices that fail
+are refined too (raising ``lower``) and factorised again at the new μ; any that still fail have their whole
+spectrum computed. Every matrix is then certified below some μ ≤ the final one or computed, so
+max_i λ_max(G_i) ∈ [lower, lower·(1 + rtol)]. The ranking only decides how much work is done, never the value.
+A Cholesky factorisation costs n³/3 multiply-adds (BLAS-3) against ≈ 4n³/3, mostly BLAS-2, for the
+tridiagonalisation behind ``eigvalsh``: 5-20× less time for n = 64 … 512.
 """
 from __future__ import annotations
 
