@@ -18,11 +18,22 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _threads_from_argv(default: int = 1) -> int:
+    """--threads, read before numpy is imported: its BLAS reads the thread count from the environment once."""
+    args = sys.argv[1:]
+    return int(args[args.index("--threads") + 1]) if "--threads" in args[:-1] else default
+
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = str(_threads_from_argv())
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -78,15 +89,16 @@ def timed(fn):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (measure runs with 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads, for every method "
+                        "(measure runs torch with 1)")
     parser.add_argument("--no-naive", action="store_true", help="skip the per-frequency numpy SVD loop")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
     layers = [(name, torch.randn(shape, generator=generator, dtype=torch.float64) *
                math.sqrt(2.0 / (shape[0] * shape[2] * shape[3])), layout) for name, shape, layout in resnet18_convs()]
-    print(f"ResNet-18 on 3×224×224, {len(layers)} conv layers, random Kaiming-normal weights; torch threads "
-          f"{args.threads}")
+    print(f"ResNet-18 on 3×224×224, {len(layers)} conv layers, random Kaiming-normal weights; torch "
+          f"and BLAS threads {args.threads}")
     head = f"{'layer':<20} {'kernel':<16} {'grid':>7} {'blocks':>6} {'exact s':>8} {'naive s':>8} {'power s':>8} " \
            f"{'exact':>9} {'naive−ex':>9} {'power/ex':>9}"
     print(head)
