@@ -12,7 +12,6 @@ import torch
 import boundcalc
 from boundcalc.errors import BoundcalcError, SpecError
 from boundcalc.graph.build import build_graph
-from boundcalc.measure.conv_layout import plain_convolution
 from boundcalc.measure.forward import forward
 from boundcalc.measure.quantities import ConvGeometry, MeasureOptions, measure_weight
 
@@ -63,23 +62,6 @@ def test_measured_norms_of_dilated_grouped_conv_against_the_dense_operator(strid
     assert measured.conv["filter_norm"] == pytest.approx(float(kernel.norm()), rel=1e-12)
     assert measured.conv["fft"] >= sigma * (1 - 1e-12)                 # an upper bound
     assert measured.conv["power"] == pytest.approx(sigma, rel=1e-6)    # power iteration on the operator as applied
-
-
-def test_plain_convolution_is_the_same_operator():
-    kernel = torch.randn(4, 2, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    x = torch.randn(2, 4, 9, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
-    geometry = ConvGeometry((9, 8), stride=2, padding=1, dilation=(2, 3), groups=2)
-    plain, g = plain_convolution(kernel, geometry)
-    want = torch.nn.functional.conv2d(x, kernel, stride=2, padding=1, dilation=(2, 3), groups=2)
-    got = torch.nn.functional.conv2d(x, plain, stride=g.stride, padding=g.padding)
-    assert (g.dilation, g.groups) == (1, 1) and torch.allclose(got, want, atol=1e-12, rtol=0)
-
-
-def test_unequal_stride_per_side_is_refused_when_measured():
-    kernel = torch.randn(2, 2, 3, 3, dtype=torch.float64)
-    with pytest.raises(BoundcalcError, match=r"stride \(2, 1\) differs between height and width"):
-        measure_weight(kernel, MeasureOptions(), tensor="k", layer="c",
-                       geometry=ConvGeometry((6, 6), stride=(2, 1), padding=1))
 
 
 @pytest.mark.parametrize("conv,shape,message", [

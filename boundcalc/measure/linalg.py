@@ -23,6 +23,7 @@ from boundcalc.measure.dense import (LANCZOS_RTOL, SVD_METHODS, ScaledGram, all_
                                      choose_svd_method, frobenius, gram_resolution, gram_singular_values,
                                      numpy_rank_rtol, rank_epsilon, row_norm_21, scaled_gram, svd_singular_values,
                                      top_eigenvalue)
+from boundcalc.measure.conv_operator import pair
 
 
 @contextmanager
@@ -151,26 +152,29 @@ def conv_operator_norm_power(kernel: torch.Tensor, input_hw: tuple[int, int], st
         return float(torch.nn.functional.conv2d(x, weight, stride=stride, padding=padding).norm())
 
 
-def conv_operator_frobenius(kernel: torch.Tensor, input_hw: tuple[int, int], stride: int, padding: int) -> float:
+def conv_operator_frobenius(kernel: torch.Tensor, input_hw: tuple[int, int], stride, padding) -> float:
     """Exact Frobenius norm of the convolution's (Toeplitz) matrix: each kernel tap counted once per output
-    position at which it meets the input rather than the zero padding."""
+    position at which it meets the input rather than the zero padding. ``stride``, ``padding``: an int or an
+    (h, w) pair; a dilated or grouped layer: pass ``conv_operator.dilated_kernel`` and the grouped kernel."""
     _, _, k_h, k_w = kernel.shape
-    counts_h = _tap_counts(input_hw[0], k_h, stride, padding)
-    counts_w = _tap_counts(input_hw[1], k_w, stride, padding)
+    (s_h, s_w), (p_h, p_w) = pair(stride), pair(padding)
+    counts_h = _tap_counts(input_hw[0], k_h, s_h, p_h)
+    counts_w = _tap_counts(input_hw[1], k_w, s_w, p_w)
     unit, scale = _unit_scaled(kernel)
     tap_energy = (unit ** 2).sum(dim=(0, 1))                                # (kh, kw)
     weights = torch.tensor(counts_h, dtype=torch.float64)[:, None] * torch.tensor(counts_w, dtype=torch.float64)
     return scale * math.sqrt(float((tap_energy * weights).sum()))
 
 
-def conv_operator_row_norm_21(kernel: torch.Tensor, input_hw: tuple[int, int], stride: int, padding: int) -> float:
+def conv_operator_row_norm_21(kernel: torch.Tensor, input_hw: tuple[int, int], stride, padding) -> float:
     """Exact ‖Aᵀ‖₂,₁ of the convolution's matrix A: Σ over output coordinates (channel, row, column) of the ℓ2
     norm of that coordinate's row, which holds the kernel taps that meet the input rather than the zero padding.
     An output position's in-bounds taps depend only on which border its row and its column are near, so each
     channel's tap energies are summed over the distinct in-bounds masks and weighted by how many positions
     share them (no operator is formed; exact, O(c_out·masks²·k²))."""
-    masks_h, counts_h = _tap_masks(input_hw[0], kernel.shape[2], stride, padding)
-    masks_w, counts_w = _tap_masks(input_hw[1], kernel.shape[3], stride, padding)
+    (s_h, s_w), (p_h, p_w) = pair(stride), pair(padding)
+    masks_h, counts_h = _tap_masks(input_hw[0], kernel.shape[2], s_h, p_h)
+    masks_w, counts_w = _tap_masks(input_hw[1], kernel.shape[3], s_w, p_w)
     unit, scale = _unit_scaled(kernel)
     tap_energy = (unit ** 2).sum(dim=1)                                     # (c_out, kh, kw)
     row_energy = torch.einsum("ia,oab,jb->oij", masks_h, tap_energy, masks_w)   # (c_out, masks_h, masks_w)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from boundcalc.errors import BoundcalcError
 from boundcalc.limits import MAX_FFT_ENTRIES, MAX_POWER_VALUES, MAX_POWER_MACS
 from boundcalc.measure import dense
+
+if TYPE_CHECKING:
+    from boundcalc.measure.conv_operator import ConvLayout
 
 CONV_NORM_METHODS = {
     "fft": "exact operator norm of the circular convolution on the padded grid (FFT, Sedghi et al. 2019); "
@@ -108,19 +112,14 @@ def spectrum_quantities(sigma: np.ndarray, relative_tolerance: float, energy: fl
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """Where a conv kernel is applied: its input's spatial size, stride, zero padding, dilation and groups (each
-    size one int for equal sides, else (height, width))."""
+    """Where a conv kernel is applied: its input's spatial size, stride, zero padding and dilation (each an int
+    or an (h, w) pair), and groups (the kernel is c_out × c_in/groups × k_h × k_w)."""
 
     input_hw: tuple[int, int]
     stride: int | tuple[int, int] = 1
     padding: int | tuple[int, int] = 0
     dilation: int | tuple[int, int] = 1
     groups: int = 1
-
-    @property
-    def dilation_hw(self) -> tuple[int, int]:
-        d = self.dilation
-        return (d, d) if isinstance(d, int) else tuple(d)
 
 
 @dataclass
@@ -185,20 +184,17 @@ def measure_weight(weight, options: MeasureOptions, *, tensor: str, layer: str |
 
 def _measure_conv(measured: WeightMeasurement, kernel: np.ndarray, difference: np.ndarray | None,
                   geometry: ConvGeometry, options: MeasureOptions, layer: str | None = None) -> None:
-    """Conv operator norms (torch) of the layer written as a plain convolution (dilation and groups spelled out,
-    :mod:`boundcalc.measure.conv_layout`), and the (2,1) norm of the operator of W − W₀ (the difference of the
+    """Conv operator norms (torch), and the (2,1) norm of the operator of W − W₀ (the difference of the
     operators)."""
     import torch
 
-    from boundcalc.measure import linalg
-    from boundcalc.measure.conv_layout import plain_convolution
+    from boundcalc.measure import conv_operator
+    from boundcalc.measure.conv_operator import ConvLayout
 
-    plain_kernel, plain = plain_convolution(torch.from_numpy(np.ascontiguousarray(kernel)), geometry, layer)
-    measured.conv = conv_norms(plain_kernel, plain, options, measured.notes)
+    measured.conv = conv_norms(torch.from_numpy(np.ascontiguousarray(kernel)), geometry, options, measured.notes)
     if difference is not None:
-        plain_difference = plain_convolution(torch.from_numpy(np.ascontiguousarray(difference)), geometry, layer)[0]
-        measured.init["operator_row_norm_21"] = linalg.conv_operator_row_norm_21(
-            plain_difference, plain.input_hw, plain.stride, plain.padding)
+        measured.init["operator_row_norm_21"] = conv_operator.operator_row_norm_21(
+            torch.from_numpy(np.ascontiguousarray(difference)), ConvLayout.of(geometry))
 
 
 def _quantities_without_spectrum(gram: dense.ScaledGram, relative_tolerance: float) -> SpectrumQuantities:
@@ -226,18 +222,22 @@ def conv_norms(kernel, geometry: ConvGeometry, options: MeasureOptions,
     costly methods are checked against their limits before anything is computed: past MAX_FFT_ENTRIES the
     'fft' value is the looser upper bound Σ_taps ‖K_ab‖₂; past MAX_POWER_MACS or MAX_POWER_VALUES power
     iteration is skipped (an error when it is the method the bounds use). Each fallback is added to ``notes``.
-    ``kernel`` is a torch tensor (c_out, c_in, kh, kw)."""
-    from boundcalc.measure import linalg
+    Stride 1 without dilation or groups: the FFT on the padded grid; otherwise the polyphase decomposition on
+    the padded grid rounded up to a multiple of the stride (:mod:`boundcalc.measure.conv_operator`)."""
+    from boundcalc.measure import conv_operator, linalg
+    from boundcalc.measure.conv_operator import ConvLayout
 
-    hw, stride, pad = geometry.input_hw, geometry.stride, geometry.padding
+    layout = ConvLayout.of(geometry)
+    layout.check(tuple(kernel.shape))
     notes = notes if notes is not None else []
-    too_costly = _power_iteration_cost(kernel.shape, geometry, options.power_iterations)
+    too_costly = _power_iteration_cost(kernel.shape, layout, options.power_iterations)
     if too_costly and options.conv_norm == "power":
         raise BoundcalcError(f"--conv-norm power: {too_costly}; use --conv-norm fft")
-    grid = linalg.padded_grid(hw, pad)
+    grid = linalg.padded_grid(layout.input_hw, layout.padding[0]) if layout.plain else layout.grid()
     entries = linalg.conv_spectrum_entries(tuple(kernel.shape), grid)
     if entries <= MAX_FFT_ENTRIES:
-        fft = linalg.conv_operator_norm_fft(kernel, hw, pad)
+        fft = (linalg.conv_operator_norm_fft(kernel, layout.input_hw, layout.padding[0]) if layout.plain
+               else conv_operator.polyphase_norm(kernel, layout))
     else:
         fft = linalg.conv_operator_norm_taps(kernel)
         notes.append(f"conv norm 'fft': the spectrum on the {grid[0]}×{grid[1]} grid has {entries:,} complex entries, "
@@ -247,23 +247,22 @@ def conv_norms(kernel, geometry: ConvGeometry, options: MeasureOptions,
     if too_costly:
         notes.append(f"conv norm 'power' not computed: {too_costly}")
     else:
-        power = linalg.conv_operator_norm_power(kernel, hw, stride, pad, options.power_iterations)
-    return {"fft": fft, "operator_frobenius": linalg.conv_operator_frobenius(kernel, hw, stride, pad),
-            "operator_row_norm_21": linalg.conv_operator_row_norm_21(kernel, hw, stride, pad),
+        power = conv_operator.power_norm(kernel, layout, options.power_iterations)
+    return {"fft": fft, "operator_frobenius": conv_operator.operator_frobenius(kernel, layout),
+            "operator_row_norm_21": conv_operator.operator_row_norm_21(kernel, layout),
             "power": power, "filter_norm": dense.frobenius(dense.as_array(kernel))}
 
 
-def _power_iteration_cost(shape, geometry: ConvGeometry, iterations: int) -> str | None:
+def _power_iteration_cost(shape, layout: ConvLayout, iterations: int) -> str | None:
     """Why power iteration on this layer is past a limit (work or input size), or None."""
-    hw = geometry.input_hw
-    from boundcalc.measure import linalg
+    from boundcalc.measure import conv_operator
 
-    macs = linalg.power_step_macs(tuple(shape), hw, geometry.stride, geometry.padding) * iterations
+    hw = layout.input_hw
+    macs = conv_operator.step_macs(tuple(shape), layout) * iterations
     if macs > MAX_POWER_MACS:
         return (f"{iterations} power-iteration steps on the {hw[0]}×{hw[1]} input need {macs:,} multiply-adds, "
                 f"more than the limit of {MAX_POWER_MACS:,} (MAX_POWER_MACS)")
-    values = max(shape[1] * hw[0] * hw[1], linalg.conv_output_values(tuple(shape), hw, geometry.stride,
-                                                                     geometry.padding))
+    values = max(shape[1] * layout.groups * hw[0] * hw[1], conv_operator.output_values(tuple(shape), layout))
     if values > MAX_POWER_VALUES:
         return (f"its input or output has {values:,} values, more than the limit of {MAX_POWER_VALUES:,} "
                 "(MAX_POWER_VALUES)")
