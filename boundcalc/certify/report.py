@@ -93,7 +93,7 @@ def compression_report(network: Network, options: CertifyOptions, f: dict,
     terms = [Term("empirical error of the quantised network", f["error"], "error", share["empirical"]),
              Term("code: K and D (Elias δ), the hyperparameter grid's cost", code.hyperparameters, "bits",
                   share["hyper"]),
-             Term(f"code: codebook, {f['levels']} float16 entries", code.codebook, "bits", share["codebook"]),
+             Term(f"code: codebook, a float16 scale and {f['levels']} 8-bit multiples", code.codebook, "bits", share["codebook"]),
              Term("code: entry counts (a composition of the coordinates)", code.counts, "bits", share["counts"]),
              Term("code: which entry each coordinate takes", code.indices, "bits", share["indices"]),
              Term("confidence, " + ("ln(1/δ)" if options.bound == "kl" else "ln(|C grid|/δ)"), confidence, "nats",
@@ -101,15 +101,17 @@ def compression_report(network: Network, options: CertifyOptions, f: dict,
     coords = (f"θ = w₀ + P z with z ∈ R^{f['subspace']} quantised, w₀ = {f['origin']}, P a seeded Gaussian "
               f"projection (seed {options.seed}); z started at the projection of the checkpoint and was trained"
               if f["subspace"] else "the checkpoint's parameters quantised directly")
-    classifier = (f"a quantised copy of the network (a point-mass posterior): {coords}, then quantised to a codebook "
-                  f"of {f['levels']} float16 values; ‖θ − checkpoint‖₂ = {f['distance']:.4g}. Not the checkpoint itself")
+    classifier = (f"a quantised copy of the network (a point-mass posterior): {coords}, then quantised to a "
+                  f"codebook of {f['levels']} values (a float16 scale × 8-bit integers); ‖θ − checkpoint‖₂ = {f['distance']:.4g}. "
+                  "Not the checkpoint itself")
     assumptions = [
         f"δ = {options.delta:g}, all for the " + ("Occam kl bound: kl(ê‖e) ≤ (L ln 2 + ln(1/δ))/n for every h with "
                                                   "a prefix-free code of L bits (prior P(h) = 2^(−L))"
                                                   if options.bound == "kl" else
                                                   f"Catoni bound (Catoni 2007), split over {len(CATONI_C)} values of "
                                                   f"C (chosen C = {f['catoni_c']:g})"),
-        f"code length L = {code.total} bits: K and D in Elias's δ code, {f['levels']} float16 entries, "
+        f"code length L = {code.total} bits: K and D in Elias's δ code, a float16 scale and "
+        f"{f['levels']} 8-bit multiples of it, "
         "⌈log₂ C(D+K−1, K−1)⌉ for the counts, ⌈log₂ multinomial⌉ for the indices (prefix-free; Lotfi et al. 2022)",
         f"codebook sizes tried: {', '.join(map(str, f['tried']))} (paid for by the code of K)",
         f"all {f['n']} samples are bound samples; seed {options.seed}, one torch thread",

@@ -118,23 +118,37 @@ def _compression(network: Network, train: Dataset, test: Dataset | None, options
         coords, to_params = train_subspace(network, space, train.x, train.y, config, generator), space.params
     else:
         coords, to_params = network.trained, (lambda theta: theta)
-    best = None
-    levels = [k for k in LEVELS if k <= coords.numel()]
-    for done, k in enumerate(levels):
-        quantised = quantisation_aware(network, coords, kmeans_1d(coords, k, config.lloyd_steps), to_params,
-                                       train.x, train.y, config, generator)
+    best = _best_code(network, train, coords, to_params, dim, options, config, generator, progress)
+    theta = best.pop("theta")
+    test_error = network.errors(theta, test.x, test.y) / int(test.x.shape[0]) if test is not None else None
+    facts = dict(best, n=n, subspace=dim, origin=origin, test_error=test_error, d=network.dim,
+                 distance=float((theta - network.trained).norm()))
+    return compression_report(network, options, facts, _checkpoint_errors(network, train, test))
+
+
+def _best_code(network: Network, train: Dataset, coords: torch.Tensor, to_params, dim: int, options: CertifyOptions,
+               config: CompressConfig, generator: torch.Generator, progress: Progress) -> dict:
+    """Quantise ``coords`` at every size of LEVELS (k-means, then quantisation-aware training scored by the
+    bound); the facts of the coded network with the lowest bound."""
+    n = int(train.x.shape[0])
+
+    def scored(quantised) -> dict:
         theta = to_params(quantised.values)
         error = network.errors(theta, train.x, train.y) / n
         code = code_length(quantised.counts(), dim)
         value, c = final_bound(error, code.nats, n, options.bound_delta, options.bound, False)
-        if best is None or value < best["value"]:
-            best = dict(value=value, catoni_c=c, error=error, code=code, levels=k, theta=theta)
+        return dict(value=value, catoni_c=c, error=error, code=code, levels=quantised.codebook.numel(), theta=theta)
+
+    best = None
+    levels = [k for k in LEVELS if k <= coords.numel()]
+    for done, k in enumerate(levels):
+        quantised = quantisation_aware(network, coords, kmeans_1d(coords, k, config.lloyd_steps), to_params,
+                                       train.x, train.y, config, generator, lambda q: scored(q)["value"])
+        result = scored(quantised)
+        if best is None or result["value"] < best["value"]:
+            best = result
         progress("quantising", done + 1, len(levels), best["value"])
-    theta = best.pop("theta")
-    test_error = network.errors(theta, test.x, test.y) / int(test.x.shape[0]) if test is not None else None
-    facts = dict(best, n=n, subspace=dim, origin=origin, test_error=test_error, d=network.dim,
-                 distance=float((theta - network.trained).norm()), tried=levels)
-    return compression_report(network, options, facts, _checkpoint_errors(network, train, test))
+    return dict(best, tried=levels)
 
 
 def _checkpoint_errors(network: Network, train: Dataset, test: Dataset | None) -> dict[str, float]:
