@@ -140,7 +140,7 @@ def test_gaussian_certificate_reassembled_by_hand(tmp_path):
     options = CertifyOptions(fit="sigma", epochs=5, mc_samples=300, delta=0.05, seed=3)
     cert = certify(network, data, None, options, init=None)
     e_mc, kl = cert.terms[0].value, cert.details["kl_nats"]
-    # by hand: δ′ = 0.01, δ − δ′ = 0.04, N = 300, n = 400, G = 81 prior scales
+    # by hand: δ′ = 0.01, δ − δ′ = 0.04, N = 300, n = 400, G = 81 prior scales (data-free prior)
     step1 = _reference_kl_inverse(e_mc, math.log(2 / 0.01) / 300)
     step2 = _reference_kl_inverse(step1, (kl + math.log(81) + math.log(2 * math.sqrt(400) / 0.04)) / 400)
     assert cert.certificate == pytest.approx(step2, rel=1e-9)
@@ -162,6 +162,16 @@ def test_compression_certificate_reassembled_by_hand(tmp_path):
     # K ≥ 3 (the sizes tried): the code is at least δ(3) + δ(1) + 16 + 3·8 bits
     assert bits >= 4 + 1 + 16 + 24
     assert cert.certificate < 0.2 and cert.train_error < 0.02
+
+
+def test_prior_grids_by_hand():
+    from boundcalc.certify.gaussian import prior_scales
+
+    fine, coarse = prior_scales(False), prior_scales(True)
+    assert (len(fine), len(coarse)) == (81, 21)
+    assert fine[0] == coarse[0] == 1.0 and fine[-1] == pytest.approx(1e-5) and coarse[-1] == pytest.approx(1e-5)
+    assert coarse[1] == pytest.approx(0.5623413, rel=1e-6) and fine[16] == pytest.approx(0.1)
+    assert all(any(abs(c - f) < 1e-12 * f for f in fine) for c in coarse)   # every 4th fine scale
 
 
 def test_coded_codebook_by_hand():

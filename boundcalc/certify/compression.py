@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from boundcalc.certify.coding import ENTRY_BITS
 from boundcalc.certify.network import Network
+from boundcalc.certify.training import adam_epochs
 from boundcalc.errors import BoundcalcError
 from boundcalc.limits import MAX_FORWARD_VALUES
 
@@ -92,7 +93,7 @@ def train_subspace(network: Network, space: Subspace, x: torch.Tensor, y: torch.
         noisy = z + scale * torch.randn(z.shape, generator=generator, dtype=torch.float64)
         return F.cross_entropy(network.outputs(space.params(noisy), x[idx]), y[idx])
 
-    _adam(loss, [z], x.shape[0], config.lr, config.epochs, config.batch, generator)
+    adam_epochs(loss, [z], x.shape[0], config.lr, config.epochs, config.batch, generator)
     return z.detach()
 
 
@@ -137,7 +138,7 @@ def quantisation_aware(network: Network, coords: torch.Tensor, start: Quantised,
         if value < best_score:
             best, best_score = candidate, value
 
-    _adam(loss, [z, codebook], x.shape[0], config.qat_lr, config.qat_epochs, config.batch, generator,
+    adam_epochs(loss, [z, codebook], x.shape[0], config.qat_lr, config.qat_epochs, config.batch, generator,
           after_epoch=keep_best)
     return best
 
@@ -157,21 +158,3 @@ def coded_codebook(values: torch.Tensor) -> torch.Tensor:
     if scale == 0.0:
         return torch.zeros_like(values, dtype=torch.float64)
     return scale * torch.round(values.to(torch.float64) / scale).clamp(-ENTRY_MAX, ENTRY_MAX)
-
-
-def _adam(loss_of, params: list[torch.Tensor], m: int, lr: float, epochs: int, batch: int,
-          generator: torch.Generator, after_epoch: Callable[[], None] | None = None) -> None:
-    """Minibatch Adam for ``epochs`` epochs with the step decayed from ``lr`` to 0 on a cosine."""
-    optimiser = torch.optim.Adam(params, lr=lr)
-    steps = epochs * math.ceil(m / batch)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(1, steps))
-    for _ in range(epochs):
-        order = torch.randperm(int(m), generator=generator)
-        for begin in range(0, int(m), batch):
-            loss = loss_of(order[begin:begin + batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-        if after_epoch is not None:
-            after_epoch()

@@ -7,7 +7,7 @@ import math
 import sympy as sp
 
 from boundcalc.certify.certificate import KL_INVERSE, Certificate, Term, shares, substituted
-from boundcalc.certify.gaussian import PRIOR_SCALES, FitConfig
+from boundcalc.certify.gaussian import PRIOR_GRIDS, FitConfig
 from boundcalc.certify.network import Network
 from boundcalc.certify.options import CATONI_C, MC_SHARE, CertifyOptions
 
@@ -30,7 +30,7 @@ def gaussian_report(network: Network, options: CertifyOptions, config: FitConfig
         formula = _catoni_form(risk, nats)
         confidence = math.log(len(CATONI_C) / options.bound_delta)
     values = {E_MC: f["e_mc"], N_MC: options.mc_samples, DELTA_MC: options.mc_delta, KL: f["kl"],
-              G: len(PRIOR_SCALES), n: f["n"], DELTA: options.bound_delta, C: f["catoni_c"] or 0.0,
+              G: f["scales"], n: f["n"], DELTA: options.bound_delta, C: f["catoni_c"] or 0.0,
               N_C: len(CATONI_C)}
     share = shares(f["value"], f["e_mc"], f["e_bound"] - f["e_mc"],
                    {"kl": f["kl"], "grid": f["grid"], "confidence": confidence})
@@ -39,7 +39,7 @@ def gaussian_report(network: Network, options: CertifyOptions, config: FitConfig
              Term("Monte-Carlo slack kl⁻¹(ê_MC, ln(2/δ′)/N) − ê_MC", f["e_bound"] - f["e_mc"], "error",
                   share["slack"]),
              Term("KL(Q‖P)", f["kl"], "nats", share["kl"], f"σ_P = {f['scale']:.4g}"),
-             Term(f"union bound over the {len(PRIOR_SCALES)} prior scales, ln G", f["grid"], "nats", share["grid"]),
+             Term(f"union bound over the {f['scales']} prior scales, ln G", f["grid"], "nats", share["grid"]),
              Term("confidence, " + ("ln(2√n/δ)" if options.bound == "kl" else "ln(|C grid|/δ)"), confidence, "nats",
                   share["confidence"])]
     where = ("its mean μ trained from the learned prior mean (the checkpoint has seen the bound samples, so no "
@@ -57,7 +57,9 @@ def gaussian_report(network: Network, options: CertifyOptions, config: FitConfig
         + ("PAC-Bayes-kl step (Seeger 2002; Maurer 2004)" if options.bound == "kl" else
            f"Catoni step (Catoni 2007), split over {len(CATONI_C)} values of C (chosen C = {f['catoni_c']:g})"),
         prior,
-        f"σ_P is the best of {len(PRIOR_SCALES)} scales 10^(−k/16), k = 0 … 80 (union bound: ln G added to KL)",
+        f"σ_P is the best of {f['scales']} scales 10^(−k/{PRIOR_GRIDS[f['learned']][0]}), k = 0 … {f['scales'] - 1} "
+        "(the grid of this --prior, fixed before the data; union bound: ln G added to KL); σ (and μ) are fitted "
+        "again at the chosen scale",
         f"posterior fitted by Adam on the surrogate {config.objective} with the cross-entropy clamped at p_min = "
         f"{config.p_min:g} and scaled to [0, 1], {config.epochs} epochs, batch {config.batch}, fit = {options.fit}",
         f"N = {options.mc_samples} classifiers drawn from Q for the Monte-Carlo step; seed {options.seed} (one torch "
