@@ -12,6 +12,7 @@ from scipy.optimize import brentq
 
 from boundcalc.certify import kl as K
 from boundcalc.certify.coding import code_length, elias_delta_bits
+from boundcalc.certify.compression import CompressConfig, coded_codebook, kmeans_1d, quantisation_aware
 from boundcalc.certify.gaussian import diag_gaussian_kl
 from boundcalc.certify.network import bind_network
 from boundcalc.certify.options import CertifyOptions
@@ -107,14 +108,14 @@ def test_pac_bayes_kl_budget_by_hand():
 
 def test_code_length_by_hand():
     assert [elias_delta_bits(v) for v in (1, 2, 3, 4, 8, 16, 201)] == [1, 4, 4, 5, 8, 9, 14]
-    # counts [3, 1], no subspace: δ(2) + δ(1) = 4 + 1; 2 × 16 codebook bits; ⌈log₂ C(5, 1)⌉ = ⌈2.32⌉ = 3;
+    # counts [3, 1], no subspace: δ(2) + δ(1) = 4 + 1; codebook 16 (scale) + 2 × 8 bits; ⌈log₂ C(5, 1)⌉ = ⌈2.32⌉ = 3;
     # ⌈log₂ (4!/(3!·1!))⌉ = ⌈log₂ 4⌉ = 2
     code = code_length([3, 1], 0)
     assert (code.hyperparameters, code.codebook, code.counts, code.indices, code.total) == (5, 32, 3, 2, 42)
-    # counts [50, 30, 20], D = 100: δ(3) + δ(101) = 4 + (6 + 2·2 + 1); 48; ⌈log₂ C(102, 2)⌉ = ⌈log₂ 5151⌉ = 13;
+    # counts [50, 30, 20], D = 100: δ(3) + δ(101) = 4 + (6 + 2·2 + 1); 16 + 3 × 8 = 40; ⌈log₂ C(102, 2)⌉ = ⌈log₂ 5151⌉ = 13;
     # ⌈log₂ (100!/(50!·30!·20!))⌉ = ⌈143.16⌉ = 144
     code = code_length([50, 30, 20], 100)
-    assert (code.hyperparameters, code.codebook, code.counts) == (15, 48, 13)
+    assert (code.hyperparameters, code.codebook, code.counts) == (15, 40, 13)
     assert code.indices == math.ceil(math.log2(math.factorial(100) // (math.factorial(50) * math.factorial(30)
                                                                         * math.factorial(20))))
 
@@ -139,7 +140,7 @@ def test_gaussian_certificate_reassembled_by_hand(tmp_path):
     options = CertifyOptions(fit="sigma", epochs=5, mc_samples=300, delta=0.05, seed=3)
     cert = certify(network, data, None, options, init=None)
     e_mc, kl = cert.terms[0].value, cert.details["kl_nats"]
-    # by hand: δ′ = 0.01, δ − δ′ = 0.04, N = 300, n = 400, G = 81 prior scales
+    # by hand: δ′ = 0.01, δ − δ′ = 0.04, N = 300, n = 400, G = 81 prior scales (data-free prior)
     step1 = _reference_kl_inverse(e_mc, math.log(2 / 0.01) / 300)
     step2 = _reference_kl_inverse(step1, (kl + math.log(81) + math.log(2 * math.sqrt(400) / 0.04)) / 400)
     assert cert.certificate == pytest.approx(step2, rel=1e-9)
@@ -158,9 +159,49 @@ def test_compression_certificate_reassembled_by_hand(tmp_path):
     bits = cert.details["code_bits"]
     by_hand = _reference_kl_inverse(cert.train_error, (bits * math.log(2) + math.log(1 / 0.1)) / 400)
     assert cert.certificate == pytest.approx(by_hand, rel=1e-9)
-    # K = 1 (4 equal-magnitude weights cannot share one value) or more: the code is at least δ(K) + δ(1) + 16K bits
-    assert bits >= 1 + 1 + 16
+    # K ≥ 3 (the sizes tried): the code is at least δ(3) + δ(1) + 16 + 3·8 bits
+    assert bits >= 4 + 1 + 16 + 24
     assert cert.certificate < 0.2 and cert.train_error < 0.02
+
+
+def test_prior_grids_by_hand():
+    from boundcalc.certify.gaussian import prior_scales
+
+    fine, coarse = prior_scales(False), prior_scales(True)
+    assert (len(fine), len(coarse)) == (81, 21)
+    assert fine[0] == coarse[0] == 1.0 and fine[-1] == pytest.approx(1e-5) and coarse[-1] == pytest.approx(1e-5)
+    assert coarse[1] == pytest.approx(0.5623413, rel=1e-6) and fine[16] == pytest.approx(0.1)
+    assert all(any(abs(c - f) < 1e-12 * f for f in fine) for c in coarse)   # every 4th fine scale
+
+
+def test_coded_codebook_by_hand():
+    # max |c| = 1.27: s = float16(1.27/127 = 0.01) = 0.01000213623046875 (the nearest float16, 2⁻⁷·1.2802734375);
+    # 0.5/s = 49.99 → 50; −1.27/s = −126.97 → −127; 0.0033/s = 0.33 → 0
+    s = 0.01000213623046875
+    assert s == 2 ** -7 * 1.2802734375
+    assert float(torch.tensor(0.01).to(torch.float16)) == s
+    coded = coded_codebook(torch.tensor([0.5, -1.27, 0.0033], dtype=torch.float64))
+    assert coded.tolist() == [50 * s, -127 * s, 0.0]
+    assert coded_codebook(torch.zeros(3, dtype=torch.float64)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_quantisation_aware_returns_the_best_scored_code(tmp_path):
+    # the score is a count of coordinates not at the first entry: the start (k-means) is one candidate, so the
+    # returned code scores no worse than it, and its codebook is exactly coded
+    network, data = _tiny(tmp_path)
+    coords = network.trained
+    start = kmeans_1d(coords, 2, 10)
+    seen = []
+
+    def score(q):
+        seen.append(int((q.index != 0).sum()))
+        return seen[-1]
+
+    config = CompressConfig(qat_epochs=3)
+    best = quantisation_aware(network, coords, start, lambda t: t, data.x, data.y, config,
+                              torch.Generator().manual_seed(0), score)
+    assert len(seen) == 4 and int((best.index != 0).sum()) == min(seen)
+    assert torch.equal(best.codebook, coded_codebook(best.codebook))
 
 
 def test_runs_are_deterministic_for_a_seed(tmp_path):
@@ -199,3 +240,40 @@ def test_certificate_is_never_below_the_held_out_error_over_20_splits(tmp_path):
         cert = certify(network, Dataset("train", x_all[train], y_all[train]),
                        Dataset("held", x_all[held], y_all[held]), options, None)
         assert cert.test_error is not None and cert.certificate >= cert.test_error, (split, cert.certificate)
+
+
+def _small_digits_case(folder):
+    """SMALL_MLP trained briefly on 300 digits: spec, checkpoint and train.npz in ``folder``."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = torch.tensor(digits.data[:300] / 16.0, dtype=torch.float32), torch.tensor(digits.target[:300])
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(40):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        optimiser.step()
+    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, folder / "m.safetensors")
+    np.savez(folder / "train.npz", X=x.numpy(), y=y.numpy())
+    (folder / "mlp.yaml").write_text(SMALL_MLP)
+
+
+@pytest.mark.parametrize("method", [["--method", "gaussian", "--prior", "learned", "--epochs", "4",
+                                     "--mc-samples", "30"],
+                                    ["--method", "compression"]])
+def test_two_cli_runs_give_byte_identical_json(tmp_path, method):
+    from typer.testing import CliRunner
+
+    from boundcalc.cli import app
+
+    _small_digits_case(tmp_path)
+    args = ["certify", str(tmp_path / "mlp.yaml"), str(tmp_path / "m.safetensors"), "--data",
+            str(tmp_path / "train.npz"), "--seed", "3", *method, "-f", "json"]
+    first, second = CliRunner().invoke(app, args), CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.stderr
+    assert first.stdout.encode() == second.stdout.encode()
+    # a different seed is a different run (the seed reaches the draws)
+    other = CliRunner().invoke(app, [a if a != "3" else "4" for a in args])
+    assert other.stdout != first.stdout

@@ -3,7 +3,8 @@
 A network whose d parameters take values in a codebook of K entries is written as
 1. K and the subspace dimension D (0: none), each in Elias's δ code (a universal prefix-free code of the
    positive integers, so any value may be chosen after seeing the data: the code pays for the choice);
-2. the K codebook entries as IEEE float16 (16 bits each);
+2. the codebook: one scale s as IEEE float16 (16 bits), then each of the K entries as a signed 8-bit multiple
+   m_k of s, |m_k| ≤ 127 (the entries are exactly s·m_k: :func:`boundcalc.certify.compression.coded_codebook`);
 3. the counts n_1 … n_K of each entry, as the index of one composition of d into K parts: ⌈log₂ C(d+K−1, K−1)⌉;
 4. which parameter takes which entry, as the index of one sequence with those counts: ⌈log₂ (d! / Π n_k!)⌉.
 Each field's length is fixed by the fields before it, so the whole is prefix-free and Kraft's inequality gives
@@ -14,8 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-#: bits per codebook entry (IEEE float16)
-CODEBOOK_BITS = 16
+#: bits of the codebook's scale (IEEE float16) and of each entry (a signed multiple of the scale)
+SCALE_BITS = 16
+ENTRY_BITS = 8
 
 
 def elias_delta_bits(value: int) -> int:
@@ -66,5 +68,5 @@ def code_length(counts: list[int], subspace: int) -> CodeLength:
     k, d = len(counts), sum(counts)
     hyper = elias_delta_bits(k) + elias_delta_bits(subspace + 1)
     # a ceiling is taken per field (its length must be an integer); the sub-integer rounding is a stated overhead
-    return CodeLength(hyper, CODEBOOK_BITS * k, _ceil_bits(log2_binomial(d + k - 1, k - 1)),
+    return CodeLength(hyper, SCALE_BITS + ENTRY_BITS * k, _ceil_bits(log2_binomial(d + k - 1, k - 1)),
                       _ceil_bits(log2_multinomial(counts)))

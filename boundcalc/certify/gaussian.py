@@ -19,9 +19,21 @@ import torch.nn.functional as F
 from boundcalc.certify.kl import pac_bayes_kl, pac_bayes_kl_budget
 from boundcalc.certify.network import Network, misclassified
 
-#: the prior scales σ_P the certificate may pick from: 10^(−k/16) for k = 0 … 80 (1 down to 1e-5); the union
-#: bound over them costs ln 81 ≈ 4.39 nats
-PRIOR_SCALES = tuple(10.0 ** (-k / 16) for k in range(81))
+#: the prior scales σ_P a certificate may pick from, 1 down to 1e-5, fixed by --prior before any data is seen:
+#: a data-free prior (far from μ, KL in the thousands, where the ‖μ − w_P‖²/σ_P² term wants σ_P finely placed)
+#: takes 10^(−k/16), k = 0 … 80 (ln 81 ≈ 4.39 nats); a learned prior (KL below a nat after σ is fitted again at
+#: the chosen scale, so the grid's own cost dominates) takes 10^(−k/4), k = 0 … 20 (ln 21 ≈ 3.04 nats)
+PRIOR_GRIDS = {False: (16, 81), True: (4, 21)}
+
+
+def prior_scales(learned: bool) -> tuple[float, ...]:
+    """The grid of σ_P for a learned (True) or data-free (False) prior."""
+    per_decade, count = PRIOR_GRIDS[learned]
+    return tuple(10.0 ** (-k / per_decade) for k in range(count))
+
+
+#: the data-free grid (the default of the functions below)
+PRIOR_SCALES = prior_scales(False)
 OBJECTIVES = ("fquad", "fclassic")
 FITS = ("sigma", "all")
 #: (step, total steps, current bound estimate) reported while optimising
@@ -56,12 +68,13 @@ def diag_gaussian_kl(mean: torch.Tensor, sigma: torch.Tensor, prior_mean: torch.
     return 0.5 * torch.sum(ratio + ((mean - prior_mean) / prior_sigma) ** 2 - 1.0 - torch.log(ratio))
 
 
-def best_prior_scale(posterior: Posterior, prior_mean: torch.Tensor) -> tuple[float, float]:
+def best_prior_scale(posterior: Posterior, prior_mean: torch.Tensor,
+                     scales: tuple[float, ...] = PRIOR_SCALES) -> tuple[float, float]:
     """(σ_P, KL) at the grid scale with the smallest KL."""
     with torch.no_grad():
-        kls = [float(diag_gaussian_kl(posterior.mean, posterior.sigma, prior_mean, s)) for s in PRIOR_SCALES]
+        kls = [float(diag_gaussian_kl(posterior.mean, posterior.sigma, prior_mean, s)) for s in scales]
     best = min(range(len(kls)), key=kls.__getitem__)
-    return PRIOR_SCALES[best], kls[best]
+    return scales[best], kls[best]
 
 
 def bounded_cross_entropy(outputs: torch.Tensor, labels: torch.Tensor, p_min: float) -> torch.Tensor:
@@ -83,16 +96,19 @@ def surrogate(kind: str, risk: torch.Tensor, kl: torch.Tensor, n: int, delta: fl
 
 def fit_posterior(network: Network, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor, prior_mean: torch.Tensor,
                   config: FitConfig, *, delta: float, generator: torch.Generator,
-                  on_step: StepReport | None = None) -> Posterior:
+                  on_step: StepReport | None = None, sigma_start: torch.Tensor | None = None,
+                  prior_scale: float | None = None, scales: tuple[float, ...] = PRIOR_SCALES) -> Posterior:
     """Minimise the surrogate over (σ, σ_P), and μ with ``fit='all'``, on the n bound samples (x, y); μ starts at
-    ``start``. The current bound estimate reported is the kl bound at the minibatch 0-1 errors of the last
+    ``start``, σ at ``sigma_start`` (else ``config.sigma_init``); a given ``prior_scale`` holds σ_P fixed. The current bound estimate reported is the kl bound at the minibatch 0-1 errors of the last
     epoch and the grid's best KL (an estimate for display; the certificate comes from the Monte-Carlo step)."""
     n = int(x.shape[0])
     mean = start.detach().clone().requires_grad_(config.fit == "all")
-    log_sigma = torch.full_like(start, math.log(config.sigma_init), requires_grad=True)
-    log_prior = torch.tensor(math.log(max(config.sigma_init, PRIOR_SCALES[-1])), dtype=torch.float64,
-                             requires_grad=True)
-    groups = [{"params": [log_sigma, log_prior], "lr": config.lr}]
+    log_sigma = (torch.log(sigma_start).detach().clone() if sigma_start is not None else
+                 torch.full_like(start, math.log(config.sigma_init))).requires_grad_(True)
+    log_prior = torch.tensor(math.log(prior_scale if prior_scale is not None else
+                                      max(config.sigma_init, scales[-1])), dtype=torch.float64,
+                             requires_grad=prior_scale is None)
+    groups = [{"params": [log_sigma] + ([log_prior] if prior_scale is None else []), "lr": config.lr}]
     if config.fit == "all":
         groups.append({"params": [mean], "lr": config.mean_lr})
     optimiser = torch.optim.Adam(groups)
@@ -114,7 +130,7 @@ def fit_posterior(network: Network, x: torch.Tensor, y: torch.Tensor, start: tor
             wrong += misclassified(outputs.detach(), y[idx])
         if on_step is not None:
             posterior = Posterior(mean.detach(), torch.exp(log_sigma).detach())
-            kl_best = best_prior_scale(posterior, prior_mean)[1] + math.log(len(PRIOR_SCALES))
+            kl_best = best_prior_scale(posterior, prior_mean, scales)[1] + math.log(len(scales))
             on_step((epoch + 1) * batches, total, pac_bayes_kl(wrong / n, kl_best, n, delta))
     return Posterior(mean.detach().clone(), torch.exp(log_sigma).detach().clone())
 
@@ -133,5 +149,5 @@ def mc_error(network: Network, posterior: Posterior, x: torch.Tensor, y: torch.T
     return total / (samples * int(x.shape[0]))
 
 
-__all__ = ["PRIOR_SCALES", "FitConfig", "Posterior", "diag_gaussian_kl", "best_prior_scale", "bounded_cross_entropy",
+__all__ = ["PRIOR_SCALES", "prior_scales", "FitConfig", "Posterior", "diag_gaussian_kl", "best_prior_scale", "bounded_cross_entropy",
            "surrogate", "fit_posterior", "mc_error", "pac_bayes_kl_budget"]

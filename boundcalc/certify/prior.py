@@ -14,14 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from boundcalc.certify.network import Network
+from boundcalc.certify.training import adam_epochs
 from boundcalc.errors import BoundcalcError
 
 
 @dataclass(frozen=True)
 class PriorConfig:
-    epochs: int = 60
-    batch: int = 32
-    lr: float = 1e-3
+    epochs: int = 200
+    batch: int = 64
+    lr: float = 3e-3
 
 
 @dataclass(frozen=True)
@@ -49,18 +50,10 @@ def split_for_prior(x: torch.Tensor, y: torch.Tensor, fraction: float | None) ->
 def learn_prior_mean(network: Network, start: torch.Tensor, x: torch.Tensor, y: torch.Tensor, config: PriorConfig,
                      generator: torch.Generator) -> torch.Tensor:
     """Parameters trained from the data-free ``start`` on (x, y), the prior samples only: minibatch Adam on the
-    cross-entropy, the batch order drawn from ``generator``."""
+    cross-entropy with a cosine step decay, the batch order drawn from ``generator``."""
     theta = start.detach().clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([theta], lr=config.lr)
-    m = int(x.shape[0])
-    for _ in range(config.epochs):
-        order = torch.randperm(m, generator=generator)
-        for begin in range(0, m, config.batch):
-            idx = order[begin:begin + config.batch]
-            loss = F.cross_entropy(network.outputs(theta, x[idx]), y[idx])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+    adam_epochs(lambda idx: F.cross_entropy(network.outputs(theta, x[idx]), y[idx]), [theta], int(x.shape[0]),
+                config.lr, config.epochs, config.batch, generator)
     return theta.detach()
 
 

@@ -7,7 +7,7 @@ import math
 import sympy as sp
 
 from boundcalc.certify.certificate import KL_INVERSE, Certificate, Term, shares, substituted
-from boundcalc.certify.gaussian import PRIOR_SCALES, FitConfig
+from boundcalc.certify.gaussian import PRIOR_GRIDS, FitConfig
 from boundcalc.certify.network import Network
 from boundcalc.certify.options import CATONI_C, MC_SHARE, CertifyOptions
 
@@ -30,7 +30,7 @@ def gaussian_report(network: Network, options: CertifyOptions, config: FitConfig
         formula = _catoni_form(risk, nats)
         confidence = math.log(len(CATONI_C) / options.bound_delta)
     values = {E_MC: f["e_mc"], N_MC: options.mc_samples, DELTA_MC: options.mc_delta, KL: f["kl"],
-              G: len(PRIOR_SCALES), n: f["n"], DELTA: options.bound_delta, C: f["catoni_c"] or 0.0,
+              G: f["scales"], n: f["n"], DELTA: options.bound_delta, C: f["catoni_c"] or 0.0,
               N_C: len(CATONI_C)}
     share = shares(f["value"], f["e_mc"], f["e_bound"] - f["e_mc"],
                    {"kl": f["kl"], "grid": f["grid"], "confidence": confidence})
@@ -39,7 +39,7 @@ def gaussian_report(network: Network, options: CertifyOptions, config: FitConfig
              Term("Monte-Carlo slack kl⁻¹(ê_MC, ln(2/δ′)/N) − ê_MC", f["e_bound"] - f["e_mc"], "error",
                   share["slack"]),
              Term("KL(Q‖P)", f["kl"], "nats", share["kl"], f"σ_P = {f['scale']:.4g}"),
-             Term(f"union bound over the {len(PRIOR_SCALES)} prior scales, ln G", f["grid"], "nats", share["grid"]),
+             Term(f"union bound over the {f['scales']} prior scales, ln G", f["grid"], "nats", share["grid"]),
              Term("confidence, " + ("ln(2√n/δ)" if options.bound == "kl" else "ln(|C grid|/δ)"), confidence, "nats",
                   share["confidence"])]
     where = ("its mean μ trained from the learned prior mean (the checkpoint has seen the bound samples, so no "
@@ -57,7 +57,9 @@ def gaussian_report(network: Network, options: CertifyOptions, config: FitConfig
         + ("PAC-Bayes-kl step (Seeger 2002; Maurer 2004)" if options.bound == "kl" else
            f"Catoni step (Catoni 2007), split over {len(CATONI_C)} values of C (chosen C = {f['catoni_c']:g})"),
         prior,
-        f"σ_P is the best of {len(PRIOR_SCALES)} scales 10^(−k/16), k = 0 … 80 (union bound: ln G added to KL)",
+        f"σ_P is the best of {f['scales']} scales 10^(−k/{PRIOR_GRIDS[f['learned']][0]}), k = 0 … {f['scales'] - 1} "
+        "(the grid of this --prior, fixed before the data; union bound: ln G added to KL); σ (and μ) are fitted "
+        "again at the chosen scale",
         f"posterior fitted by Adam on the surrogate {config.objective} with the cross-entropy clamped at p_min = "
         f"{config.p_min:g} and scaled to [0, 1], {config.epochs} epochs, batch {config.batch}, fit = {options.fit}",
         f"N = {options.mc_samples} classifiers drawn from Q for the Monte-Carlo step; seed {options.seed} (one torch "
@@ -93,7 +95,7 @@ def compression_report(network: Network, options: CertifyOptions, f: dict,
     terms = [Term("empirical error of the quantised network", f["error"], "error", share["empirical"]),
              Term("code: K and D (Elias δ), the hyperparameter grid's cost", code.hyperparameters, "bits",
                   share["hyper"]),
-             Term(f"code: codebook, {f['levels']} float16 entries", code.codebook, "bits", share["codebook"]),
+             Term(f"code: codebook, a float16 scale and {f['levels']} 8-bit multiples", code.codebook, "bits", share["codebook"]),
              Term("code: entry counts (a composition of the coordinates)", code.counts, "bits", share["counts"]),
              Term("code: which entry each coordinate takes", code.indices, "bits", share["indices"]),
              Term("confidence, " + ("ln(1/δ)" if options.bound == "kl" else "ln(|C grid|/δ)"), confidence, "nats",
@@ -101,15 +103,17 @@ def compression_report(network: Network, options: CertifyOptions, f: dict,
     coords = (f"θ = w₀ + P z with z ∈ R^{f['subspace']} quantised, w₀ = {f['origin']}, P a seeded Gaussian "
               f"projection (seed {options.seed}); z started at the projection of the checkpoint and was trained"
               if f["subspace"] else "the checkpoint's parameters quantised directly")
-    classifier = (f"a quantised copy of the network (a point-mass posterior): {coords}, then quantised to a codebook "
-                  f"of {f['levels']} float16 values; ‖θ − checkpoint‖₂ = {f['distance']:.4g}. Not the checkpoint itself")
+    classifier = (f"a quantised copy of the network (a point-mass posterior): {coords}, then quantised to a "
+                  f"codebook of {f['levels']} values (a float16 scale × 8-bit integers); ‖θ − checkpoint‖₂ = {f['distance']:.4g}. "
+                  "Not the checkpoint itself")
     assumptions = [
         f"δ = {options.delta:g}, all for the " + ("Occam kl bound: kl(ê‖e) ≤ (L ln 2 + ln(1/δ))/n for every h with "
                                                   "a prefix-free code of L bits (prior P(h) = 2^(−L))"
                                                   if options.bound == "kl" else
                                                   f"Catoni bound (Catoni 2007), split over {len(CATONI_C)} values of "
                                                   f"C (chosen C = {f['catoni_c']:g})"),
-        f"code length L = {code.total} bits: K and D in Elias's δ code, {f['levels']} float16 entries, "
+        f"code length L = {code.total} bits: K and D in Elias's δ code, a float16 scale and "
+        f"{f['levels']} 8-bit multiples of it, "
         "⌈log₂ C(D+K−1, K−1)⌉ for the counts, ⌈log₂ multinomial⌉ for the indices (prefix-free; Lotfi et al. 2022)",
         f"codebook sizes tried: {', '.join(map(str, f['tried']))} (paid for by the code of K)",
         f"all {f['n']} samples are bound samples; seed {options.seed}, one torch thread",

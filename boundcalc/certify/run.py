@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
@@ -15,7 +16,7 @@ from boundcalc.certify.certificate import Certificate
 from boundcalc.certify.compression import (LEVELS, CompressConfig, kmeans_1d, quantisation_aware, random_subspace,
                                            train_subspace)
 from boundcalc.certify.coding import code_length
-from boundcalc.certify.gaussian import PRIOR_SCALES, FitConfig, best_prior_scale, fit_posterior, mc_error
+from boundcalc.certify.gaussian import FitConfig, best_prior_scale, fit_posterior, mc_error, prior_scales
 from boundcalc.certify.network import Network
 from boundcalc.certify.options import CATONI_C, CertifyOptions
 from boundcalc.certify.prior import PriorConfig, data_free_start, learn_prior_mean, split_for_prior
@@ -28,6 +29,8 @@ from boundcalc.measure.linalg import torch_threads
 Progress = Callable[[str, int, int, float | None], None]
 #: classifiers drawn to estimate the posterior's test error (an estimate for display, not part of the bound)
 TEST_SAMPLES = 1000
+#: the second fit, at the chosen grid scale of σ_P, runs for 1/REFIT_SHARE of the epochs of the first
+REFIT_SHARE = 4
 
 
 def _quiet(phase: str, done: int, total: int, bound: float | None) -> None:
@@ -72,10 +75,11 @@ def _gaussian(network: Network, train: Dataset, test: Dataset | None, options: C
               init: torch.Tensor | None, generator: torch.Generator, progress: Progress) -> Certificate:
     learned = options.prior == "learned"
     split = split_for_prior(train.x, train.y, options.prior_fraction if learned else None)
-    n, grid = int(split.bound_x.shape[0]), math.log(len(PRIOR_SCALES))
+    scales = prior_scales(learned)
+    n, grid = int(split.bound_x.shape[0]), math.log(len(scales))
     floor_mc = klmod.mc_error_bound(0.0, options.mc_samples, options.mc_delta)
     _check_floor(final_bound(floor_mc, grid, n, options.bound_delta, options.bound, True)[0], n,
-                 network.outputs_count, f"a grid of {len(PRIOR_SCALES)} prior scales and N = {options.mc_samples} "
+                 network.outputs_count, f"a grid of {len(scales)} prior scales and N = {options.mc_samples} "
                  "Monte-Carlo samples")
     if learned:
         start, origin = data_free_start(network, init, generator)
@@ -85,22 +89,36 @@ def _gaussian(network: Network, train: Dataset, test: Dataset | None, options: C
         prior_mean = init if init is not None else torch.zeros_like(network.trained)
         origin, mean_start = ("the --init weights" if init is not None else "zero"), network.trained
     config = FitConfig(fit=options.fit, objective=options.objective, epochs=options.epochs)
-    posterior = fit_posterior(network, split.bound_x, split.bound_y, mean_start, prior_mean, config,
-                              delta=options.bound_delta, generator=generator,
-                              on_step=lambda done, total, b: progress("optimising", done, total, b))
-    scale, kl_nats = best_prior_scale(posterior, prior_mean)
+    posterior, scale, kl_nats = _fit_at_grid(network, split.bound_x, split.bound_y, mean_start, prior_mean, config,
+                                             options.bound_delta, scales, generator, progress)
     e_mc = mc_error(network, posterior, split.bound_x, split.bound_y, options.mc_samples, generator,
                     on_sample=lambda done, total: progress("Monte Carlo", done, total, None))
     e_bound = klmod.mc_error_bound(e_mc, options.mc_samples, options.mc_delta)
     value, c = final_bound(e_bound, kl_nats + grid, n, options.bound_delta, options.bound, True)
     test_error = (mc_error(network, posterior, test.x, test.y, min(options.mc_samples, TEST_SAMPLES), generator)
                   if test is not None else None)
-    facts = dict(n=n, m=int(train.x.shape[0]), e_mc=e_mc, e_bound=e_bound, kl=kl_nats, grid=grid, scale=scale,
+    facts = dict(n=n, m=int(train.x.shape[0]), scales=len(scales), e_mc=e_mc, e_bound=e_bound, kl=kl_nats, grid=grid, scale=scale,
                  catoni_c=c, origin=origin, learned=learned, prior_samples=int(split.prior_x.shape[0]),
                  distance=float((posterior.mean - network.trained).norm()),
                  prior_distance=float((posterior.mean - prior_mean).norm()),
                  sigma_median=float(posterior.sigma.median()), test_error=test_error, value=value)
     return gaussian_report(network, options, config, facts, _checkpoint_errors(network, train, test))
+
+
+def _fit_at_grid(network: Network, x: torch.Tensor, y: torch.Tensor, mean_start: torch.Tensor,
+                 prior_mean: torch.Tensor, config: FitConfig, delta: float, scales: tuple[float, ...],
+                 generator: torch.Generator, progress: Progress):
+    """(posterior, σ_P, KL): the posterior fitted with σ_P free, then again with σ_P at the best grid scale.
+    A free σ_P falls between two grid scales, where each of thousands of σ_i fitted to it pays ½(r − 1 − ln r)
+    nats (r the squared ratio); the second fit, for 1/REFIT_SHARE of the epochs, removes that."""
+    posterior = fit_posterior(network, x, y, mean_start, prior_mean, config, delta=delta, generator=generator,
+                              scales=scales, on_step=lambda done, total, b: progress("optimising", done, total, b))
+    refit = replace(config, epochs=max(1, config.epochs // REFIT_SHARE))
+    posterior = fit_posterior(network, x, y, posterior.mean, prior_mean, refit, delta=delta, generator=generator,
+                              sigma_start=posterior.sigma, scales=scales,
+                              prior_scale=best_prior_scale(posterior, prior_mean, scales)[0])
+    scale, kl_nats = best_prior_scale(posterior, prior_mean, scales)
+    return posterior, scale, kl_nats
 
 
 def _compression(network: Network, train: Dataset, test: Dataset | None, options: CertifyOptions,
@@ -118,23 +136,37 @@ def _compression(network: Network, train: Dataset, test: Dataset | None, options
         coords, to_params = train_subspace(network, space, train.x, train.y, config, generator), space.params
     else:
         coords, to_params = network.trained, (lambda theta: theta)
-    best = None
-    levels = [k for k in LEVELS if k <= coords.numel()]
-    for done, k in enumerate(levels):
-        quantised = quantisation_aware(network, coords, kmeans_1d(coords, k, config.lloyd_steps), to_params,
-                                       train.x, train.y, config, generator)
+    best = _best_code(network, train, coords, to_params, dim, options, config, generator, progress)
+    theta = best.pop("theta")
+    test_error = network.errors(theta, test.x, test.y) / int(test.x.shape[0]) if test is not None else None
+    facts = dict(best, n=n, subspace=dim, origin=origin, test_error=test_error, d=network.dim,
+                 distance=float((theta - network.trained).norm()))
+    return compression_report(network, options, facts, _checkpoint_errors(network, train, test))
+
+
+def _best_code(network: Network, train: Dataset, coords: torch.Tensor, to_params, dim: int, options: CertifyOptions,
+               config: CompressConfig, generator: torch.Generator, progress: Progress) -> dict:
+    """Quantise ``coords`` at every size of LEVELS (k-means, then quantisation-aware training scored by the
+    bound); the facts of the coded network with the lowest bound."""
+    n = int(train.x.shape[0])
+
+    def scored(quantised) -> dict:
         theta = to_params(quantised.values)
         error = network.errors(theta, train.x, train.y) / n
         code = code_length(quantised.counts(), dim)
         value, c = final_bound(error, code.nats, n, options.bound_delta, options.bound, False)
-        if best is None or value < best["value"]:
-            best = dict(value=value, catoni_c=c, error=error, code=code, levels=k, theta=theta)
+        return dict(value=value, catoni_c=c, error=error, code=code, levels=quantised.codebook.numel(), theta=theta)
+
+    best = None
+    levels = [k for k in LEVELS if k <= coords.numel()]
+    for done, k in enumerate(levels):
+        quantised = quantisation_aware(network, coords, kmeans_1d(coords, k, config.lloyd_steps), to_params,
+                                       train.x, train.y, config, generator, lambda q: scored(q)["value"])
+        result = scored(quantised)
+        if best is None or result["value"] < best["value"]:
+            best = result
         progress("quantising", done + 1, len(levels), best["value"])
-    theta = best.pop("theta")
-    test_error = network.errors(theta, test.x, test.y) / int(test.x.shape[0]) if test is not None else None
-    facts = dict(best, n=n, subspace=dim, origin=origin, test_error=test_error, d=network.dim,
-                 distance=float((theta - network.trained).norm()), tried=levels)
-    return compression_report(network, options, facts, _checkpoint_errors(network, train, test))
+    return dict(best, tried=levels)
 
 
 def _checkpoint_errors(network: Network, train: Dataset, test: Dataset | None) -> dict[str, float]:
