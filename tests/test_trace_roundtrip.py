@@ -101,6 +101,9 @@ def test_evaluate_on_the_models_own_predictions_reports_train_error_zero(tmp_pat
     report = json.loads(result.stdout)
     assert report["data"]["train"]["error"] == 0.0
     assert report["data"]["m"] == 40
+    if factory in ("resnet_block", "resnet18_cifar"):   # ReLU DAGs with biases (BN folded), max/avg pooling
+        gonon = next(b for b in report["bounds"] if b["key"] == "gonon2024")
+        assert gonon["applies"] and gonon["gap"] > 0, gonon
 
 
 def test_measure_spec_binds_the_traced_spec_by_name(tmp_path):

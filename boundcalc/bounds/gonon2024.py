@@ -22,7 +22,7 @@ CITATION = Citation(authors="Gonon, Brisebarre, Riccietti & Gribonval",
 STATEMENT = ("L(f) − L̂_S(f) for a loss 𝓛-Lipschitz (ℓ₂) in the output with values in [0, 1], with probability "
              "1 − δ (complexity term: Thm 3.1's bound on its expectation)")
 REQUIREMENTS = Requirements(
-    ops=PATH_OPS, topology="dag",
+    ops=PATH_OPS, topology="dag", biases=True,
     activation="ReLU and identity neurons, max-pooling (an order statistic, incoming edges of weight 1); linear "
                "and conv layers with biases, average pooling, residual adds; no other activation")
 
@@ -74,7 +74,7 @@ def path_norm_bound(view: NetworkView) -> Formula:
 def measure(model, data) -> dict[str, float]:
     """Phi_1 (the path-norm pass on the bound tensors, biases included unless dropped), C_Phi (on the network's
     own DAG: its input dimension without a folded bias coordinate) and R_inf (from the training data)."""
-    graph = model.binding.graph
+    graph = model.forward_graph   # folded batchnorms are identity layers there
     try:
         out = {"Phi_1": path_norm(graph, model.weights, model.biases),
                "C_Phi": float(path_structure(graph, sp.Integer(math.prod(model.spec.data.shape))).constant())}
