@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from boundcalc.cli.common import _console, _parse_values, app
-from boundcalc.cli.options import (DeltaOpt, InitOpt, TableFormat, TrustOpt, UnusedOpt, _check_spec_values,
-                                   _fail_binding, _load_for_checkpoint)
+from boundcalc.cli.options import (CheckpointArg, DeltaOpt, InitOpt, SpecArg, TableFormat, TrustOpt, UnusedOpt,
+                                   _check_spec_values, _fail_binding, _load_for_checkpoint)
 from boundcalc.cli_errors import fail as _fail
 from boundcalc.errors import BoundcalcError
 
@@ -62,8 +62,8 @@ def _reporter(progress):
 
 @app.command()
 def certify(
-    spec: Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")],
-    checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
+    spec: SpecArg,
+    checkpoint: CheckpointArg,
     data: Annotated[Path, typer.Option("--data", help="Training data .npz with X and y: the samples the certificate "
                                        "is computed on (limits as for evaluate).")],
     data_test: Annotated[Optional[Path], typer.Option("--data-test", help="Test data .npz: the certified "

@@ -11,7 +11,8 @@ from boundcalc.errors import BoundcalcError
 from boundcalc.files import refuse_overwriting
 from boundcalc.option_ranges import WEIGHT_DECAY
 from boundcalc.cli.common import app, ListFormat, _console, _parse_values
-from boundcalc.cli.options import (BiasMode, BiasOpt, BoundKeysOpt, ConstOpt, ConvNorm, ConvOpt, DeltaOpt, EnergyOpt,
+from boundcalc.cli.options import (BiasMode, BiasOpt, BoundKeysOpt, CheckpointArg, ConstOpt, ConvNorm, ConvOpt, DeltaOpt,
+                                   EnergyOpt, SpecArg,
                                    InitOpt, PercentileOpt, RankTolOpt, SvdMethod, SvdOpt, TableFormat, TailOpt,
                                    TrustOpt, UnusedOpt, _bound_keys, _check_spec_values,
                                    _fail_binding, _load_for_checkpoint, _options, _parse_constants, _progress_bar,
@@ -99,8 +100,8 @@ def _measure_bound(loaded, ckpt, options, reference, biases: str, allow_unused: 
 
 @app.command()
 def evaluate(
-    spec: Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")],
-    checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
+    spec: SpecArg,
+    checkpoint: CheckpointArg,
     data: Annotated[Optional[Path], typer.Option("--data", help="Training data .npz with X and y: gives m, ‖X‖_F, R, "
                                                  "margins and the margin γ (at most 2²⁶ values per array, "
                                                  "MAX_DATA_VALUES).")] = None,
@@ -151,8 +152,8 @@ def evaluate(
 
 @app.command()
 def collapse(
-    spec: Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")],
-    checkpoint: Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")],
+    spec: SpecArg,
+    checkpoint: CheckpointArg,
     data: Annotated[Path, typer.Option("--data", help="Data .npz with X and y: the features per layer come from it "
                                        "(at most 2²⁶ values per array, MAX_DATA_VALUES).")],
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="λ ≥ 0 the model was trained with: "

@@ -41,6 +41,9 @@ class TableFormat(str, Enum):
     markdown = "markdown"
 
 
+#: the two arguments of every command that binds a spec to a checkpoint (evaluate, collapse, certify)
+SpecArg = Annotated[Path, typer.Argument(help="YAML spec of the network (concrete widths, or --set them).")]
+CheckpointArg = Annotated[Path, typer.Argument(help="Trained weights (.safetensors, .pt, or a Hugging Face folder).")]
 SvdOpt = Annotated[SvdMethod, typer.Option("--svd", help="Singular values: 'auto' (float64 Gram eigenvalues when "
                                            "they resolve the rank tolerance, as for float32/16 weights; LAPACK SVD "
                                            "otherwise), 'gram' or 'svd'.")]
