@@ -66,6 +66,30 @@ def test_the_fx_fallback_gives_the_same_layers_and_says_so(monkeypatch):
     assert traced.method == "torch.fx" and "export refused" in traced.note and "torch.fx" in traced.text
 
 
+#: an operator torch.export cannot run (it has a CPU kernel but no fake-tensor kernel), while torch.fx records it
+_NO_FAKE = torch.library.Library("boundcalc_test_fx", "DEF")
+_NO_FAKE.define("double(Tensor x) -> Tensor")
+_NO_FAKE.impl("double", lambda x: 2 * x, "CPU")
+
+
+class CustomOp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(torch.ops.boundcalc_test_fx.double(x))
+
+
+def test_export_failing_on_its_own_falls_back_to_fx_which_names_the_op():
+    with pytest.raises(Exception, match="boundcalc_test_fx"):   # export fails by itself, not forced
+        torch.export.export(CustomOp().eval(), (torch.randn(2, 4),), strict=False)
+    with pytest.raises(UnsupportedError) as info:
+        boundcalc.trace_module(CustomOp(), torch.randn(2, 4))
+    (row,) = info.value.rows
+    assert row.op == "double" and "captured with torch.fx" in str(info.value)
+
+
 def test_dropout_is_the_identity_when_no_dropout_kind_is_registered(monkeypatch):
     monkeypatch.delitem(OPS, "dropout", raising=False)
     got, _ = layers(nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.3), nn.Linear(3, 2)), (3,))
