@@ -102,21 +102,25 @@ def main() -> int:
     head = f"{'layer':<20} {'kernel':<16} {'grid':>7} {'blocks':>6} {'exact s':>8} {'naive s':>8} {'power s':>8} " \
            f"{'exact':>9} {'naive−ex':>9} {'power/ex':>9}"
     print(head)
-    totals = {"exact": 0.0, "naive": 0.0, "power": 0.0}
+    # one pass per method over all layers: interleaving them per layer lets torch's OpenMP threads (still
+    # spinning after power iteration's convolutions) compete with the BLAS threads of the next exact norm,
+    # which made the exact pass 2-3x slower than it is on its own
+    exact = {name: timed(lambda: conv_operator.polyphase_top(kernel, layout)) for name, kernel, layout in layers}
+    naive = {name: (0.0, math.nan) if args.no_naive else timed(lambda: naive_norm(kernel, layout))
+             for name, kernel, layout in layers}
+    power = {name: timed(lambda: conv_operator.power_norm(kernel, layout)) for name, kernel, layout in layers}
+    totals = {key: sum(t for t, _ in runs.values()) for key, runs in
+              (("exact", exact), ("naive", naive), ("power", power))}
     worst = 0.0
     for name, kernel, layout in layers:
-        t_exact, (exact, record) = timed(lambda: conv_operator.polyphase_top(kernel, layout))
-        t_naive, naive = (0.0, math.nan) if args.no_naive else timed(lambda: naive_norm(kernel, layout))
-        t_power, power = timed(lambda: conv_operator.power_norm(kernel, layout))
-        totals["exact"] += t_exact
-        totals["naive"] += t_naive
-        totals["power"] += t_power
+        (t_exact, (value, record)), (t_naive, naive_value), (t_power, power_value) = \
+            exact[name], naive[name], power[name]
         if not args.no_naive:
-            worst = max(worst, abs(exact - naive) / naive)
+            worst = max(worst, abs(value - naive_value) / naive_value)
         grid = "×".join(map(str, layout.grid()))
         shape = "×".join(map(str, kernel.shape)) + f" s{layout.stride[0]}"
         print(f"{name:<20} {shape:<16} {grid:>7} {record.matrices:>6} {t_exact:8.2f} {t_naive:8.2f} {t_power:8.2f} "
-              f"{exact:9.5f} {(naive - exact) / exact:9.1e} {power / exact:9.6f}", flush=True)
+              f"{value:9.5f} {(naive_value - value) / value:9.1e} {power_value / value:9.6f}", flush=True)
     print(f"{'total':<52} {totals['exact']:8.2f} {totals['naive']:8.2f} {totals['power']:8.2f}")
     if not args.no_naive:
         print(f"naive / exact time: {totals['naive'] / totals['exact']:.1f}×; largest relative difference of the "

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from boundcalc.measure.conv_operator import ConvLayout
 
 CONV_NORM_METHODS = {
-    "fft": "exact operator norm of the circular convolution on the padded grid (FFT, Sedghi et al. 2019); "
-           "an upper bound for zero padding and stride > 1, so valid in a bound",
+    "fft": "exact operator norm of the circular convolution on the padded grid, rounded up to a multiple of the "
+           "stride (FFT, Sedghi et al. 2019; polyphase blocks for stride, dilation or groups); an upper bound "
+           "for zero padding, so valid in a bound",
     "power": "power iteration on the convolution as applied (zero padding, stride); a lower estimate of the "
              "operator norm, so a bound evaluated with it is not guaranteed",
     "reshaped": "spectral norm of the reshaped c_out × (c_in·kh·kw) matrix, as in most public code; neither an "
