@@ -19,7 +19,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-from run import FULL, boundcalc_here  # noqa: E402
+from run import FULL  # noqa: E402
+from studylib import boundcalc_here  # noqa: E402
 from training import build_zoo, deterministic_torch  # noqa: E402
 
 

@@ -16,24 +16,19 @@ output/ ends by comparing its files with the committed ones.
 """
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-#: one thread everywhere (this process, its training workers and the boundcalc processes it starts), set
-#: before numpy and torch are imported: a parallel float reduction adds in an order that depends on the load
-ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-os.environ.update(ONE_THREAD)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+#: studylib pins one thread for torch, BLAS and OpenMP: imported before numpy and torch
+from studylib import ROOT, boundcalc, boundcalc_here, comparison_with_committed, update_readme  # noqa: E402
 
 import argparse  # noqa: E402
-import filecmp  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 COMMITTED = HERE / "output"        # the outputs the README shows (regenerated with --regenerate)
 DEFAULT_OUT = HERE / "rerun"       # where a plain run writes (git-ignored)
 sys.path.insert(0, str(ROOT))
@@ -49,32 +44,8 @@ FULL = dict(weight_decays=[0.0, 1e-4, 1e-3, 3e-3, 1e-2], widths=[32, 64], depths
             lowrank_decays=[0.0, 1e-3], epochs=60, lr=3e-3)
 TINY = dict(weight_decays=[0.0, 1e-2], widths=[16], depths=[2], ranks=[2], lowrank_decays=[0.0, 1e-2], epochs=1,
             lr=3e-2)
-MARKERS = {"results": ("<!-- results:start -->", "<!-- results:end -->"),
-           "findings": ("<!-- findings:start -->", "<!-- findings:end -->")}
 #: outputs that are not committed (large, and only inputs of the evaluation)
 UNCOMMITTED = ("zoo", "train.npz")
-
-
-def boundcalc(out: Path, *args: str) -> str:
-    """Run the boundcalc CLI in ``out`` (so that the paths it records are relative to the output folder)."""
-    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True, cwd=out,
-                          env={**os.environ, **ONE_THREAD})
-    if proc.returncode != 0:
-        raise SystemExit(f"boundcalc {' '.join(args)} failed:\n{proc.stderr}")
-    return proc.stdout
-
-
-def boundcalc_here(*args: str) -> str:
-    """Run a boundcalc command in this process (the CLI's own code, through typer's runner): the same output
-    as :func:`boundcalc`, without the 2 s that a fresh process spends importing torch and boundcalc."""
-    from typer.testing import CliRunner
-
-    from boundcalc.cli import app
-
-    result = CliRunner().invoke(app, list(args))
-    if result.exit_code != 0:
-        raise SystemExit(f"boundcalc {' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout
 
 
 def collapse_sweep(out: Path, rows: list[dict]) -> list[dict]:
@@ -122,33 +93,6 @@ def settings_line(grid: dict) -> str:
             f"matplotlib {matplotlib.__version__}.")
 
 
-def update_readme(results: str, findings: str) -> None:
-    """Put the generated results and findings between their markers in the README (image links made relative
-    to the README)."""
-    readme = HERE / "README.md"
-    text = readme.read_text()
-    for name, body in (("results", results), ("findings", findings)):
-        start, end = MARKERS[name]
-        head, _, rest = text.partition(start)
-        _, _, tail = rest.partition(end)
-        text = f"{head}{start}\n{readme_body(body)}{end}{tail}"
-    readme.write_text(text)
-
-
-def readme_body(markdown: str) -> str:
-    """A generated file as the README shows it: links point into output/."""
-    return markdown.replace("](", "](output/")
-
-
-def compare_with_committed(out: Path) -> list[str]:
-    """The committed output files that this run wrote differently (or did not write)."""
-    committed = [p for p in sorted(COMMITTED.rglob("*")) if p.is_file()
-                 and p.relative_to(COMMITTED).parts[0] not in UNCOMMITTED]
-    return [str(p.relative_to(COMMITTED)) for p in committed
-            if not (out / p.relative_to(COMMITTED)).is_file()
-            or not filecmp.cmp(p, out / p.relative_to(COMMITTED), shallow=False)]
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group()
@@ -189,12 +133,10 @@ def main() -> None:
     (args.out / "findings.md").write_text(findings)
     print(findings + "\n" + tables)
     if args.out == COMMITTED:
-        update_readme(tables, findings)
+        update_readme(HERE / "README.md", {"results": tables, "findings": findings})
         print(f"updated {HERE / 'README.md'} and {COMMITTED}")
     elif not args.tiny:
-        differ = compare_with_committed(args.out)
-        print(f"written to {args.out}: " + ("byte for byte the committed outputs" if not differ else
-                                            f"{len(differ)} files differ from the committed ones: {', '.join(differ)}"))
+        print(comparison_with_committed(COMMITTED, args.out, UNCOMMITTED))
     clock.append(("tables", time.perf_counter()))
     print(f"took {clock[-1][1] - clock[0][1]:.0f} s of wall time: "
           + ", ".join(f"{name} {t - before:.0f} s" for (_, before), (name, t) in zip(clock, clock[1:])))

@@ -70,22 +70,25 @@ def gap_log10_cell(result: dict, key: str) -> str:
     return two(result["bounds"].get(key, {}).get("gap_log10"))
 
 
-def ranking_table(summary: dict) -> list[str]:
+def ranking_table(summary: dict, labels: dict[str, str] | None = None, biases: str = "biases folded") -> list[str]:
+    """τ, p(τ), Ψ, ψ per hyperparameter (``labels``: column name → header, default the digits grid's) and the
+    non-vacuous fraction of every bound that `zoo evaluate` evaluated; ``biases`` says how biases were treated."""
+    labels = labels or {name: name.replace("_", " ") for name in HYPERPARAMETERS}
     out = ["### Does the bound track the gap? (Kendall τ and granulated Ψ over all models)", "",
            f"{summary['evaluated']} of {summary['models']} models evaluated; C1 = C2 = 1 assumed; "
            f"γ = {summary['settings']['margin_percentile']:g}th percentile of the training margins, rounded down "
-           "to the grid {2^j} of the union bound over γ; biases folded.", ""]
+           f"to the grid {{2^j}} of the union bound over γ; {biases}.", ""]
     for warning in summary.get("warnings", []):
         out += [f"> {warning}", ""]
-    out += ["| bound | status | τ | p(τ) | Ψ | ψ(weight decay) | ψ(width) | ψ(depth) | ψ(rank) | non-vacuous |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    out += ["| bound | status | τ | p(τ) | Ψ | " + " | ".join(f"ψ({label})" for label in labels.values())
+            + " | non-vacuous |", "|---|---|---|---|---|" + "---|" * len(labels) + "---|"]
     for b in summary["bounds"]:
         per = b["psi_by_hyperparameter"]
         nv = "—" if b["non_vacuous_fraction"] is None else f"{b['non_vacuous_fraction']:.0%}"
         p_value = b.get("kendall_tau_p_value")
         p_cell = "—" if p_value is None else f"{p_value:.2g}"
         out.append(f"| {b['key']} | {b['status']} | {two(b['kendall_tau'])} | {p_cell} | {two(b['psi'])} | "
-                   + " | ".join(two(per.get(h)) for h in HYPERPARAMETERS) + f" | {nv} |")
+                   + " | ".join(two(per.get(h)) for h in labels) + f" | {nv} |")
     for failed in summary["failed"]:
         out.append(f"\nNot evaluated: {failed['id']}: {failed['error']}")
     return out

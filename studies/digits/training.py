@@ -10,14 +10,14 @@ import csv
 import io
 import itertools
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
+
+from studylib import parallel_map
 
 TRAIN_SIZE = 500       # a small training set, so the models differ in their generalization gap
 SPLIT_SEED = 0         # the permutation that splits the 1797 digits into training and held-out images
@@ -174,22 +174,22 @@ def build_zoo(out: Path, grid: dict, workers: int) -> tuple[Path, Path, list[dic
     grid_configs = configs(grid)
     for config in grid_configs:
         (zoo / config.spec_name).write_text(spec_text(config.width, config.depth))
-    jobs = [(config, grid, zoo) for config in grid_configs]
-    if workers > 1:
-        method = "fork" if "fork" in get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
-            rows = list(_report(pool.map(_train_one, jobs)))
-    else:
-        rows = list(_report(map(_train_one, jobs)))
+    rows = parallel_map(_train_one, [(config, grid, zoo) for config in grid_configs], workers)
+    report(rows)
+    write_manifest(zoo, rows)
+    return zoo, train_npz, rows
+
+
+def write_manifest(zoo: Path, rows: list[dict]) -> None:
+    """The zoo's models.csv: one row per model, the columns of the first row."""
     with open(zoo / "models.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    return zoo, train_npz, rows
 
 
-def _report(rows):
+def report(rows: list[dict]) -> None:
+    """One line per trained model, as the rows come back."""
     for row in rows:
         print(f"trained {row['id']}: train error {row['train_error']:.3f}, test error {row['test_error']:.3f}",
               flush=True)
-        yield row

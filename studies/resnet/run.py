@@ -1,0 +1,251 @@
+"""The resnet study, with one command: train small CNNs and ResNets, with and without BatchNorm, on
+scikit-learn's digits (1×8×8 images), trace each architecture with `boundcalc trace`, save the trained state
+dicts as a zoo, run `boundcalc zoo evaluate --biases keep`, and write the Kendall τ / Ψ table of every bound
+that applies (the path-norm bound gonon2024 included), with the reason for each one that does not.
+
+    python studies/resnet/run.py                 # the full study, into studies/resnet/rerun/ (git-ignored)
+    python studies/resnet/run.py --regenerate    # the same into studies/resnet/output/ and the README (committed)
+    python studies/resnet/run.py --tiny --out D  # 4 models, 4 epochs: what the tests run
+
+Grid: architecture (cnn: two convs and a max-pool; resnet: a stem, an identity block and a strided
+downsampling block with a 1×1 skip, global average pooling) × BatchNorm (no: convolutions with biases; yes:
+bias-free convolutions, each followed by BatchNorm, which evaluate folds into it exactly) × width × weight decay.
+The data split, the training loop and the reproducibility settings are the digits study's (studies/digits).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE.parent / "digits")]
+#: studylib pins one thread for torch, BLAS and OpenMP: imported before numpy and torch
+from studylib import ROOT, boundcalc, comparison_with_committed, parallel_map, update_readme  # noqa: E402
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+
+import models  # noqa: E402
+from tables import gap_cell, ranking_table, two  # noqa: E402
+from training import (BATCH, SPLIT_SEED, TRAIN_SIZE, deterministic_torch, error, report, split, train,  # noqa: E402
+                      write_manifest, write_npz)
+
+COMMITTED = HERE / "output"
+DEFAULT_OUT = HERE / "rerun"
+UNCOMMITTED = ("zoo", "train.npz")
+IMAGE = (1, 8, 8)
+FULL = dict(arches=list(models.ARCHES), batchnorms=[False, True], widths=list(models.WIDTHS),
+            weight_decays=[0.0, 1e-4, 1e-3], epochs=60, lr=3e-3, margin_percentile=10)
+TINY = dict(arches=list(models.ARCHES), batchnorms=[False, True], widths=[8], weight_decays=[0.0], epochs=4,
+            lr=1e-2, margin_percentile=50)    # 4 epochs leave many training points misclassified
+#: the zoo's hyperparameter columns and their headers in the τ / Ψ table
+LABELS = {"arch": "architecture", "batchnorm": "BatchNorm", "width": "width", "weight_decay": "weight decay"}
+BIASES = ("biases kept (`--biases keep`: affine layers in the tight chain rule, bias paths in the path-norm), "
+          "each BatchNorm folded exactly into the convolution before it")
+
+
+@dataclass(frozen=True)
+class Config:
+    arch: str
+    batchnorm: bool
+    width: int
+    weight_decay: float
+    seed: int
+
+    @property
+    def architecture(self) -> str:
+        return models.architecture_name(self.arch, self.width, self.batchnorm)
+
+    @property
+    def id(self) -> str:
+        return f"{self.architecture}_wd{self.weight_decay:g}"
+
+
+def configs(grid: dict) -> list[Config]:
+    """architecture × BatchNorm × width × weight decay; model n gets seed n."""
+    shapes = itertools.product(grid["arches"], grid["batchnorms"], grid["widths"], grid["weight_decays"])
+    return [Config(arch, bn, width, float(wd), seed) for seed, (arch, bn, width, wd) in enumerate(shapes)]
+
+
+def images(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(-1, *IMAGE)
+
+
+def _train_one(job: tuple[Config, dict, Path]) -> dict:
+    """Train one model, save its state dict (BatchNorm statistics included) into the zoo; its manifest row."""
+    config, grid, zoo = job
+    deterministic_torch()
+    x_train, y_train, x_test, y_test = split()
+    torch.manual_seed(config.seed)
+    net = models.build(config.arch, config.width, config.batchnorm)
+    train(net, images(x_train), y_train, config.weight_decay, grid["epochs"], grid["lr"], seed=config.seed)
+    net.eval()
+    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, zoo / f"{config.id}.safetensors")
+    return {"id": config.id, "file": f"{config.id}.safetensors", "spec": f"{config.architecture}.yaml",
+            "arch": config.arch, "batchnorm": "yes" if config.batchnorm else "no", "width": config.width,
+            "weight_decay": config.weight_decay, "train_error": error(net, images(x_train), y_train),
+            "test_error": error(net, images(x_test), y_test)}
+
+
+def _trace_one(job: tuple[str, Path]) -> None:
+    architecture, zoo = job
+    boundcalc(HERE, "trace", f"models.py:{architecture}", "--input-shape", ",".join(map(str, IMAGE)),
+              "--name", architecture, "-o", str(zoo / f"{architecture}.yaml"))
+
+
+def build_zoo(out: Path, grid: dict, workers: int) -> list[dict]:
+    """Trace every architecture of the grid into out/zoo/<architecture>.yaml (`boundcalc trace`, run from this
+    folder so the spec names its target as models.py:<architecture>), train every model, write models.csv and
+    out/train.npz; the manifest rows in grid order."""
+    zoo = out / "zoo"
+    zoo.mkdir(parents=True, exist_ok=True)
+    x_train, y_train, _, _ = split()
+    write_npz(out / "train.npz", X=images(x_train).numpy(), y=y_train.numpy())
+    grid_configs = configs(grid)
+    architectures = dict.fromkeys(c.architecture for c in grid_configs)
+    parallel_map(_trace_one, [(architecture, zoo) for architecture in architectures], workers)
+    rows = parallel_map(_train_one, [(config, grid, zoo) for config in grid_configs], workers)
+    report(rows)
+    write_manifest(zoo, rows)
+    return rows
+
+
+def family(result: dict) -> str:
+    """cnn, cnn + BatchNorm, resnet or resnet + BatchNorm: the architecture up to its width."""
+    h = result["hyperparameters"]
+    return h["arch"] + (" + BatchNorm" if h["batchnorm"] == "yes" else "")
+
+
+def not_applicable_table(results: list[dict]) -> list[str]:
+    """Each bound that does not apply to some architecture, with `evaluate`'s reason, per architecture family
+    (one row for all of them where the reason is the same)."""
+    reasons: dict[str, dict[str, str]] = {}
+    for r in results:
+        for key, bound in r["bounds"].items():
+            if bound.get("applies") is False:
+                reasons.setdefault(key, {}).setdefault(family(r), bound["reason"])
+    if not reasons:
+        return []
+    families = list(dict.fromkeys(family(r) for r in results))
+    out = ["### Bounds that do not apply, and why", "", "| bound | architectures | why |", "|---|---|---|"]
+    for key, by_family in reasons.items():
+        grouped: dict[str, list[str]] = {}
+        for name, reason in by_family.items():
+            grouped.setdefault(reason, []).append(name)
+        for reason, names in grouped.items():
+            out.append(f"| {key} | {'all' if len(names) == len(families) else ', '.join(names)} | {reason} |")
+    return out
+
+
+def models_table(summary: dict, results: list[dict]) -> list[str]:
+    keys = [b["key"] for b in summary["bounds"]]
+    out = ["### Per model: log10 of each gap bound (lower is better)", "",
+           "| model | train error | test error | gap | " + " | ".join(keys) + " |",
+           "|---|---|---|---|" + "---|" * len(keys)]
+    for r in results:
+        cells = [two(r["bounds"].get(k, {}).get("gap_log10")) for k in keys] if r["ok"] else ["—"] * len(keys)
+        out.append(f"| {r['id']} | {gap_cell(r['train_error'])} | {gap_cell(r['test_error'])} | "
+                   f"{gap_cell(r['gap'])} | " + " | ".join(cells) + " |")
+    return out
+
+
+def findings(summary: dict, results: list[dict]) -> list[str]:
+    """What the tables say, computed from their cells: the range of τ, and the mean gap and mean log10 gap bound
+    with and without BatchNorm."""
+    ok = [r for r in results if r["ok"]]
+    taus = [b["kendall_tau"] for b in summary["bounds"] if b["kendall_tau"] is not None]
+    if not ok or not taus:
+        return []
+    out = ["### Findings (computed from the tables below)", "",
+           f"- Over the {len(ok)} evaluated models, Kendall τ of the applicable bounds is {two(min(taus))} to "
+           f"{two(max(taus))}" + (": none tracks the gap across this family." if max(taus) < 0.3 else ".")]
+    groups = {flag: [r for r in ok if r["hyperparameters"]["batchnorm"] == flag] for flag in ("no", "yes")}
+    if all(groups.values()):
+        def mean(values):
+            return sum(values) / len(values)
+        gaps = {flag: mean([r["gap"] for r in rows]) for flag, rows in groups.items()}
+        line = (f"- BatchNorm: the mean measured gap is {gap_cell(gaps['no'])} without and {gap_cell(gaps['yes'])} "
+                "with it; the mean log10 gap bound")
+        cells = []
+        for b in summary["bounds"]:
+            logs = {flag: [r["bounds"][b["key"]]["gap_log10"] for r in rows
+                           if r["bounds"].get(b["key"], {}).get("gap_log10") is not None]
+                    for flag, rows in groups.items()}
+            if all(logs.values()):
+                cells.append(f"of `{b['key']}` is {two(mean(logs['no']))} without and {two(mean(logs['yes']))} with")
+        out.append(line + " " + "; ".join(cells) + ".")
+    return out
+
+
+def settings_line(grid: dict) -> str:
+    import matplotlib
+    import sklearn
+
+    n, epochs = len(configs(grid)), grid["epochs"]
+    return (f"Run: {n} models traced with `boundcalc trace`, {TRAIN_SIZE} training images (split seed {SPLIT_SEED}), "
+            f"minibatch Adam (lr {grid['lr']:g}, batch {BATCH}, {epochs} epoch{'s' if epochs != 1 else ''}), model n "
+            f"seeded with n (0 to {n - 1}); one CPU thread per process, torch deterministic algorithms. Python "
+            f"{platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, scikit-learn "
+            f"{sklearn.__version__}, matplotlib {matplotlib.__version__}.")
+
+
+def results_markdown(grid: dict, summary: dict, results: list[dict]) -> str:
+    parts = [[settings_line(grid)], findings(summary, results), ranking_table(summary, LABELS, BIASES),
+             not_applicable_table(results),
+             models_table(summary, results)]
+    return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, default=None, help=f"output folder (default {DEFAULT_OUT})")
+    where.add_argument("--regenerate", action="store_true",
+                       help=f"write into {COMMITTED} and update the README (the committed outputs)")
+    parser.add_argument("--tiny", action="store_true", help="4 models, 4 epochs (the test's version)")
+    parser.add_argument("--workers", type=int, default=2, help="processes for training and for zoo evaluate")
+    args = parser.parse_args()
+    args.out = (COMMITTED if args.regenerate else args.out or DEFAULT_OUT).resolve()
+    if args.workers < 1:
+        parser.error(f"--workers must be ≥ 1, got {args.workers}")
+    if args.tiny and args.out == COMMITTED:
+        parser.error("--tiny would overwrite the committed outputs of the full study; give another --out")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    grid = TINY if args.tiny else FULL
+    started = time.perf_counter()
+    deterministic_torch()
+    args.out.mkdir(parents=True, exist_ok=True)
+    build_zoo(args.out, grid, args.workers)
+    trained = time.perf_counter()
+    summary = json.loads(boundcalc(args.out, "zoo", "evaluate", "zoo", "--data", "train.npz", "--biases", "keep",
+                                   "--workers", str(args.workers), "--out", "results", "--plots", "plots",
+                                   "--margin-percentile", str(grid["margin_percentile"]), "-f", "json"))
+    results = json.loads((args.out / "results" / "results.json").read_text())
+    tables = results_markdown(grid, summary, results)
+    (args.out / "results.md").write_text(tables)
+    print(tables)
+    if args.out == COMMITTED:
+        update_readme(HERE / "README.md", {"results": tables})
+        print(f"updated {HERE / 'README.md'} and {COMMITTED}")
+    elif not args.tiny:
+        print(comparison_with_committed(COMMITTED, args.out, UNCOMMITTED))
+    done = time.perf_counter()
+    print(f"took {done - started:.0f} s of wall time: tracing and training {trained - started:.0f} s, "
+          f"zoo evaluate {done - trained:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
