@@ -277,3 +277,57 @@ def test_two_cli_runs_give_byte_identical_json(tmp_path, method):
     # a different seed is a different run (the seed reaches the draws)
     other = CliRunner().invoke(app, [a if a != "3" else "4" for a in args])
     assert other.stdout != first.stdout
+
+
+# -- a traced model: certify binds the spec that `boundcalc trace` wrote -----------------------------------------
+
+def _traced_cnn_case(folder):
+    """tests/trace_models.py's BnPoolCNN (BatchNorm, overlapping max-pool, biases, GELU, global mean, dropout)
+    trained briefly on 300 digit images, traced: its spec, state dict and train.npz in ``folder``."""
+    from sklearn.datasets import load_digits
+
+    import boundcalc
+    from tests.trace_models import bn_pool_cnn
+
+    digits = load_digits()
+    x = torch.tensor(digits.data[:300] / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    y = torch.tensor(digits.target[:300])
+    net = bn_pool_cnn()
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(60):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        optimiser.step()
+    net.eval()
+    (folder / "cnn.yaml").write_text(boundcalc.trace_module(net, x[:2], name="bn_pool_cnn").text)
+    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, folder / "m.safetensors")
+    np.savez(folder / "train.npz", X=x.numpy(), y=y.numpy())
+    with torch.no_grad():
+        return float((net(x).argmax(1) != y).float().mean())
+
+
+@pytest.mark.parametrize("method", [["--method", "gaussian", "--prior", "learned", "--epochs", "3",
+                                     "--mc-samples", "40"],
+                                    ["--method", "compression"]])
+def test_certify_works_on_a_traced_spec(tmp_path, method):
+    import json
+
+    from typer.testing import CliRunner
+
+    from boundcalc.cli import app
+
+    _traced_cnn_case(tmp_path)
+    assert "op: batchnorm" in (tmp_path / "cnn.yaml").read_text()
+    result = CliRunner().invoke(app, ["certify", str(tmp_path / "cnn.yaml"), str(tmp_path / "m.safetensors"),
+                                      "--data", str(tmp_path / "train.npz"), "--seed", "0", *method, "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert 0.0 < report["certificate"] <= 1.0
+    assert report["certificate"] >= report["train_error"]
+    assert "Not the checkpoint itself" in report["classifier"]
+    # the network certified is the traced one with its BatchNorm folded into conv1 (which gains a bias):
+    # conv1 6·1·3·3 + 6, conv2 8·6·3·3 + 8, fc 10·8 + 10 = 590 parameters
+    if method[1] == "compression":
+        assert "quantised" in report["classifier"] and report["n"] == 300
+    else:
+        assert "over the 590 parameters" in report["classifier"] and report["n"] == 150   # half for the prior
