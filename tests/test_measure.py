@@ -197,7 +197,9 @@ def test_zero_padded_conv_norms_bracket_the_explicit_matrix(stride, padding):
     kernel = torch.randn(3, 2, 3, 3, generator=torch.Generator().manual_seed(stride * 10 + padding))
     matrix = unrolled(kernel, 6, stride, padding)
     exact = np.linalg.norm(matrix, 2)
-    power = linalg.conv_operator_norm_power(kernel, (6, 6), stride, padding, iterations=5000, tol=1e-14)
+    from boundcalc.measure.conv_operator import ConvLayout, power_norm
+
+    power = power_norm(kernel, ConvLayout((6, 6), (stride, stride), (padding, padding)), iterations=5000, tol=1e-14)
     fft = linalg.conv_operator_norm_fft(kernel, (6, 6), padding)
     assert power == pytest.approx(exact, rel=1e-6)
     assert power <= exact * (1 + 1e-9)

@@ -128,30 +128,6 @@ def power_step_macs(kernel_shape: tuple[int, ...], input_hw: tuple[int, int], st
     return conv_output_values(kernel_shape, input_hw, stride, padding) * c_in * k_h * k_w
 
 
-def conv_operator_norm_power(kernel: torch.Tensor, input_hw: tuple[int, int], stride: int, padding: int,
-                             iterations: int = 500, tol: float = 1e-10, seed: int = 0) -> float:
-    """Operator norm of the convolution exactly as applied (zero padding, stride), by power iteration on
-    AᵀA; a lower estimate that converges to the norm."""
-    weight = kernel.to(torch.float64)
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn((1, weight.shape[1], *input_hw), generator=generator, dtype=torch.float64)
-    x /= x.norm()
-    estimate = 0.0
-    for _ in range(iterations):
-        x.requires_grad_(True)
-        y = torch.nn.functional.conv2d(x, weight, stride=stride, padding=padding)
-        (grad,) = torch.autograd.grad(0.5 * (y * y).sum(), x)   # AᵀA x
-        norm = float(grad.norm())
-        if norm == 0.0:
-            return 0.0
-        previous, estimate = estimate, math.sqrt(norm)
-        x = (grad / norm).detach()
-        if abs(estimate - previous) <= tol * estimate:
-            break
-    with torch.no_grad():
-        return float(torch.nn.functional.conv2d(x, weight, stride=stride, padding=padding).norm())
-
-
 def conv_operator_frobenius(kernel: torch.Tensor, input_hw: tuple[int, int], stride, padding) -> float:
     """Exact Frobenius norm of the convolution's (Toeplitz) matrix: each kernel tap counted once per output
     position at which it meets the input rather than the zero padding. ``stride``, ``padding``: an int or an
