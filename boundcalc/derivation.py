@@ -13,11 +13,11 @@ import sympy as sp
 from boundcalc.bound import GAP_FORMS, Bound, Term
 from boundcalc.calculus import arith
 from boundcalc.calculus.compose import compose_scope
-from boundcalc.calculus.rules import RULE_SETS, NumericQuantities, RuleSet, SymbolicQuantities
+from boundcalc.calculus.rules import RULE_SETS, TOKEN_WISE_ASSUMPTION, NumericQuantities, RuleSet, SymbolicQuantities
 from boundcalc.calculus.state import State
 from boundcalc.domain import spec_domain
 from boundcalc.errors import BoundcalcError, DeriveError
-from boundcalc.graph.build import build_graph
+from boundcalc.graph.build import build_graph, token_wise_layers
 from boundcalc.numerics import LogReal
 from boundcalc.ops import LIPSCHITZ_MAPS, OPS
 from boundcalc.spec.load import Repeat, Spec
@@ -147,6 +147,8 @@ def _assumptions(spec: Spec, graph: nx.DiGraph, ruleset: RuleSet, gap: str) -> t
                    + "; the zero network's image there is c·1, of norm |c|·√(h·m), added to the anchor and the "
                    "image norm, so the next weight layer adds an anchor term")
     out += [OPS[op].assumption for op in OPS if op in present and OPS[op].assumption]
+    if token_wise_layers(graph):
+        out.append(TOKEN_WISE_ASSUMPTION)
     for name, attrs in _all_nodes(graph):
         if attrs["op"] == "repeat":
             rep: Repeat = attrs["layer"]

@@ -12,13 +12,15 @@ import sympy as sp
 #: per-layer quantity kinds: prefix -> meaning
 LAYER_KINDS: dict[str, str] = {
     "s": "spectral-norm bound ‖W‖₂ (operator norm for conv2d)",
-    "f": "Frobenius-norm bound ‖W‖_F (of the full operator for conv2d)",
+    "f": "Frobenius-norm bound ‖W‖_F (of the full operator for conv2d; of the matrix shared by the tokens for a "
+         "token-wise layer, ‖γ‖₂ for a layernorm)",
     "r": "rank bound rank(W)",
     "b": "(2,1)-norm bound ‖Wᵀ − Mᵀ‖₂,₁ (sum of row norms of W − M, of the full operator for conv2d; "
          "reference M = 0 unless --init)",
     "w": "filter-norm bound: Frobenius norm of the conv kernel tensor (weight sharing counted once)",
     "c": "bias-norm bound ‖b‖₂ of the bias as added to the layer's outputs (conv2d, batchnorm on (C, H, W): the "
-         "per-channel bias repeated over the positions)",
+         "per-channel bias repeated over the positions; a token-wise layer: the bias of one token, ‖β‖₂ for a "
+         "layernorm)",
 }
 
 C1 = sp.Symbol("C1", positive=True)

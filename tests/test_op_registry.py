@@ -67,6 +67,12 @@ def _reference(op: str, inputs: list[torch.Tensor], params: dict, weight: torch.
         module = module.double().eval()
         module.weight.data, module.running_var.data = weight, torch.full_like(weight, 1 - params["eps"])
         return module(x)
+    if op == "layernorm":      # γ = the weight, β = 0 (forward passes get no bias here)
+        module = torch.nn.LayerNorm(x.shape[-1], eps=float(params["eps"])).double()
+        module.weight.data, module.bias.data = weight, torch.zeros_like(weight)
+        return module(x)
+    if op == "token_mean":
+        return x.mean(dim=1)
     if op == "scale_test":
         return x * float(params["factor"])
     raise AssertionError(f"no reference for {op}")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import sympy as sp
 
 from boundcalc.bounds.network import NetworkView
+from boundcalc.graph.build import token_wise_layers
 from boundcalc.errors import BoundcalcError
 from boundcalc.ops import OPS
 
@@ -72,6 +73,7 @@ class Requirements:
     #: 'lipschitz' map with at_zero ≠ 0 are then refused, with the layer named)
     zero_at_zero: bool = False
     biases: bool = False        # covers layers with biases (bias: true)
+    sequences: bool = False     # covers token-wise weight layers (on (tokens, dim) inputs)
 
     def __post_init__(self) -> None:
         unknown = set(self.ops) - set(OPS)
@@ -89,6 +91,10 @@ class Requirements:
         if biased:
             return (f"covers bias-free layers only, but {', '.join(biased)} ha{'ve' if len(biased) > 1 else 's'} a bias "
                     "(with a checkpoint: --biases fold for dense chains, or drop)")
+        tokens = [] if self.sequences else token_wise_layers(view.graph)
+        if tokens:
+            return (f"written for layers on vectors and images, but {', '.join(tokens)} act"
+                    f"{'' if len(tokens) > 1 else 's'} on each token of a (tokens, dim) input")
         if self.needs_margin and view.margin is None:
             return "needs a margin loss (loss: margin: gamma); the spec gives a Lipschitz loss"
         if self.zero_at_zero:

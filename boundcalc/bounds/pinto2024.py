@@ -105,10 +105,11 @@ PINTO_PRINTED = PriorBound(
 PINTO_TIGHT = PriorBound(
     key="pinto2024_tight", title=CITATION.title + " (rank-free diameter)", citation=CITATION,
     theorem="Thm 7's recursion with D ≤ 2·N (boundcalc 'tight' rules)", status="derived",
-    requirements=Requirements(ops=TIGHT.covered_ops(), topology="dag", biases=True,
+    requirements=Requirements(ops=TIGHT.covered_ops(), topology="dag", biases=True, sequences=True,
                               activation="ρ-Lipschitz maps (ReLU, leaky ReLU, tanh, identity, "
                               "avgpool, generic 'lipschitz', smooth activations, pooling); φ(0) ≠ 0 through the "
-                              "anchor term; biases through the affine rule"),
+                              "anchor term; biases through the affine rule; token-wise layers, layernorm and "
+                              "token_mean on sequences"),
     build=tight, numeric=composed_numeric("tight"),
     resnet="not yet: its rules cover convs, residual adds and average pooling, but only bias-free layers (a folded "
            "BN leaves a bias on every conv: the chain rule needs the anchor term of a DAG bias rule) and no "

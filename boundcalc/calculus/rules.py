@@ -24,6 +24,7 @@ from boundcalc.calculus.minimum import running_min
 from boundcalc.calculus.state import LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
 from boundcalc.ops import OPS
+from boundcalc.ops.sequence import layernorm_lipschitz
 from boundcalc.symbols import SymbolTable, layer_symbol
 
 #: per-layer quantity kind -> the spec/regime parameter that fixes it (else the layer's symbol is used)
@@ -109,21 +110,51 @@ def output_width(node: Node) -> Any:
     return sp.Mul(*node.out_shape)
 
 
+def shared_tokens(node: Node) -> Any:
+    """T for a weight layer on a (T, d) input, which applies one map to every token (the operator I_T ⊗ W);
+    None for a layer on vectors or images."""
+    if node.in_shapes and len(node.in_shapes[0]) == 2:
+        return node.in_shapes[0][0]
+    return None
+
+
+#: what derive's assumptions say when a weight layer reads (tokens, dim) inputs
+TOKEN_WISE_ASSUMPTION = (
+    "token-wise layers (linear, layernorm on a (T, d) input) apply one map to every token: the operator I_T ⊗ W, "
+    "with ‖I_T ⊗ W‖₂ = ‖W‖₂ and ‖I_T ⊗ W‖_F = √T·‖W‖_F; s_<layer>, f_<layer> = ‖W‖_F and c_<layer> = ‖b‖₂ are "
+    "of the shared matrix and bias. R(F, Y) ≤ f·√d_out by the weight sharing (not the full operator's "
+    "√T·f·√(T·d_out)), the first layer's G ≤ f·√d_out·‖X‖_F, a bias adds c·√(m·T·d_out) to G(F(y0)) and "
+    "√(m·T)·c to the image norm (docs/references.md §3.9)")
+
+
+def _shared_width(node: Node) -> tuple[Any, str, str]:
+    """(the width in R(W) ≤ ‖W‖_F·√width, the R rule's text, the first-layer rule's text): h_out for a layer on
+    vectors or images; d_out, one token's outputs, for a token-wise layer (docs/references.md §3.9: with
+    Δ = y − y′, ⟨Γ, (I_T ⊗ W)Δ⟩ = ⟨W, Σ_t Γ_t Δ_tᵀ⟩ and E‖Σ_t Γ_t Δ_tᵀ‖_F ≤ √d_out·‖Δ‖_F; the full operator's
+    √T·‖W‖_F with h_out = T·d_out would give T times more)."""
+    if shared_tokens(node) is None:
+        return (output_width(node), "R(W) ≤ ‖W‖_F·√h_out (Pinto et al. Lemma 6)",
+                "G(W X) ≤ ‖W‖_F·√h_out·‖X‖_F (Pinto et al. Lemma 10)")
+    return (node.out_shape[-1], "R(W) ≤ ‖W‖_F·√d_out, one W shared by the tokens (Lemma 6's argument, §3.9)",
+            "G(W X) ≤ ‖W‖_F·√d_out·‖X‖_F, one W shared by the tokens (Lemma 10's argument, §3.9)")
+
+
 # -- linear maps with parameters ------------------------------------------------------------------
 def _linear_common(node: Node, q: SymbolicQuantities, x: State, diameter: Any, diameter_rule: str,
                    min_rank: Any) -> Transfer:
     s = q.layer("s", node)
     f = q.layer("f", node)
-    gaussian_average = arith.mul(f, arith.sqrt(q.value(output_width(node))))  # R(F, Y) ≤ f·√h_out (Lemma 6)
+    width, r_rule, first_rule = _shared_width(node)
+    gaussian_average = arith.mul(f, arith.sqrt(q.value(width)))  # R(F, Y) ≤ f·√h_out (Lemma 6)
     terms = []
     if not arith.is_zero(diameter):
         terms.append(LocalTerm(node.name, "disturbance", arith.mul(q.C2, diameter, gaussian_average),
-                               rule="C2·D(Z_in)·R(W), R(W) ≤ ‖W‖_F·√h_out (Pinto et al. Lemma 6)",
-                               diameter_rule=diameter_rule))
+                               rule=f"C2·D(Z_in)·R(W), {r_rule}", diameter_rule=diameter_rule))
     if not arith.is_zero(x.anchor):
         kind = "first layer" if x.single_point else "anchor"
-        rule = ("G(W X) ≤ ‖W‖_F·√h_out·‖X‖_F (Pinto et al. Lemma 10)" if x.single_point else
-                "G(F(y0)) ≤ ‖W‖_F·√h_out·‖y0‖_F at the zero-weight point y0")
+        rule = (first_rule if x.single_point else
+                "G(F(y0)) ≤ ‖W‖_F·√" + ("h_out" if shared_tokens(node) is None else "d_out")
+                + "·‖y0‖_F at the zero-weight point y0")
         terms.append(LocalTerm(node.name, kind, arith.mul(gaussian_average, x.anchor), rule=rule))
     state = State(
         width=None,
@@ -149,6 +180,9 @@ def linear_as_printed(node: Node, q: SymbolicQuantities, inputs: list[State]) ->
     """Pinto et al. eq. (4): the diameter of Lemma 5 as printed,
     D ≤ ‖X‖_F·√(2·𝔯_i)·2·Π_{j<i} ‖W_j‖₂ with 𝔯_i = min_{j≤i} rank(W_j) (this layer included, as printed)."""
     (x,) = inputs
+    if shared_tokens(node) is not None:
+        raise DeriveError(f"layer {node.name}: a token-wise linear on a (tokens, dim) input; eq. (4) covers "
+                          "layers on vectors (use --rules tight)")
     r = q.layer("r", node)
     rank_min = q.minimum(x.min_rank, r)
     if x.single_point:
@@ -171,7 +205,8 @@ def affine_tight(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Tran
     - L(F) and R(F, Y) read only differences f(y) − f(y′) = W(y − y′), where b cancels: unchanged;
     - G(F(y0)) = E sup ⟨Γ, W y0 + b·1ᵀ⟩ ≤ E sup_W ⟨Γ, W y0⟩ + E sup_b ⟨Γ·1, b⟩, and Γ·1 ~ N(0, m·I_h_out), so the
       bias part is c·E‖Γ·1‖₂ ≤ c·√(m·h_out) (Jensen); it is added at every biased layer, the first included;
-    - N(F(Y)) ≤ s·N(Y) + ‖b·1ᵀ‖_F = s·N(Y) + √m·c;
+    - N(F(Y)) ≤ s·N(Y) + ‖b·1ᵀ‖_F = s·N(Y) + √m·c (√(m·T)·c for a token-wise layer whose per-token bias of
+      norm c is added to each of T tokens; its Γ·1 sums m·T draws, so its G part c·√(m·T·d_out) = c·√(m·h_out));
     - D ≤ 2·N as for bias-free layers, with the new N: two functions of the class may have different biases,
       so D grows by up to 2·√m·c (the biases do not shift every image by a common vector).
 
@@ -180,12 +215,47 @@ def affine_tight(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Tran
     if not node.params.get("bias"):
         return transfer
     c, m = q.layer("c", node), q.samples()
-    shift = arith.mul(arith.sqrt(m), c)
+    tokens = shared_tokens(node)
+    shift = arith.mul(arith.sqrt(m if tokens is None else arith.mul(m, q.value(tokens))), c)
     image_norm = arith.add(transfer.state.image_norm, shift)
     state = transfer.state._replace(image_norm=image_norm, diameter=arith.mul(2, image_norm))
     bias_term = LocalTerm(node.name, "anchor", arith.mul(c, arith.sqrt(arith.mul(m, q.value(output_width(node))))),
                           rule="bias part of G(F(y0)): ‖b‖₂·E‖Γ·1‖₂ ≤ c·√(m·h_out)")
     return Transfer(state=state, gains=transfer.gains, terms=transfer.terms + (bias_term,))
+
+
+def layernorm_tight(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
+    """LayerNorm = the fixed normalisation N (:func:`normalised`), then, with ``affine``, the token-wise affine
+    layer x ↦ γ ⊙ x + β (:func:`affine_tight` with W = diag(γ): s = ‖γ‖∞, f = ‖γ‖₂, c = ‖β‖₂ per token).
+    N is a fixed ρ-Lipschitz map, ρ = 1/√ε, so G(N(Y)) ≤ ρ·G(Y) (Sudakov–Fernique, as for activations); the
+    affine class then gives G ≤ C1·s·G(N(Y)) + its terms, which read N's state. Gain: C1·s·ρ."""
+    (x,) = inputs
+    rho = q.value(layernorm_lipschitz(node.params))
+    state = normalised(node, q, x, rho)
+    if not node.params["affine"]:
+        return Transfer(state=state, gains=(rho,))
+    affine = affine_tight(node, q, [state])
+    return Transfer(state=affine.state, gains=(arith.mul(rho, affine.gains[0]),), terms=affine.terms)
+
+
+def normalised(node: Node, q: SymbolicQuantities, x: State, rho: Any) -> State:
+    """The state after LayerNorm's normalisation N, per token (x − mean)/√(var + ε) (docs/references.md §3.9):
+
+    - image norm: every token of N(z) has norm < √d, so ‖N(z)‖_F ≤ √(m·T·d) = √(m·h) whatever z (h = T·d): a
+      data-independent bound that replaces ρ·N(Z);
+    - diameter: D ≤ 2·√(m·h) likewise (0 while Z is the single point X);
+    - anchor: ‖N(y0)‖ ≤ ρ·‖y0‖ (N(0) = 0, so a zero anchor stays zero); for the single point X, ‖N(X)‖ ≤ √(m·h);
+    - Lipschitz constant: times ρ. Every field is linear in the entering ones, as the composer needs."""
+    cap = arith.sqrt(arith.mul(q.value(output_width(node)), q.samples()))
+    return x._replace(
+        width=None,
+        diameter=x.diameter if x.single_point else arith.mul(2, cap),
+        image_norm=cap,
+        anchor=cap if x.single_point else arith.mul(rho, x.anchor),
+        lipschitz=arith.mul(rho, x.lipschitz),
+        diameter_rule=f"LayerNorm at {node.name}: each token of its normalised image has norm < √d, so "
+                      "D ≤ 2·√(m·T·d) (§3.9)",
+    )
 
 
 def _bias_free(name: str, params: dict[str, Any]) -> str | None:
@@ -308,7 +378,7 @@ TIGHT = RuleSet(
     description="best valid rule per op: rank-free image-norm diameter D ≤ 2·N, residual adds, conv as a "
                 "linear operator",
     rules={"linear": affine_tight, "conv2d": affine_tight, "batchnorm": affine_tight, "add": residual_add,
-           "concat": channel_concat},
+           "concat": channel_concat, "layernorm": layernorm_tight},
     maps_by_flag=True,
 )
 AS_PRINTED = RuleSet(

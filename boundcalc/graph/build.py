@@ -152,6 +152,21 @@ def inputs_of(graph: nx.DiGraph, node: str) -> tuple[str, ...]:
     return graph.nodes[node]["sources"]
 
 
+def token_wise_layers(graph) -> list[str]:
+    """Names of the weight layers (repeat bodies included) that read a (tokens, dim) input: one map applied to every
+    token, whose per-layer symbols are those of the shared matrix, not of the whole operator."""
+    out = []
+    for name, attrs in graph.nodes(data=True):
+        kind = OPS.get(attrs["op"])
+        if kind is not None and kind.flags.weights:
+            sources = attrs.get("sources") or ()
+            if any(len(graph.nodes[u]["shape"] or ()) == 2 for u in sources):
+                out.append(name)
+        if "body" in attrs:
+            out += token_wise_layers(attrs["body"])
+    return out
+
+
 def _at_iteration(repeat: Repeat, t: int) -> tuple[Item, ...]:
     """The body of ``repeat`` with its index replaced by the iteration number (``out: 4*t`` is 8 at t = 2)."""
     at = {repeat.index: sp.Integer(t)}

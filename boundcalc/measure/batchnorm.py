@@ -15,8 +15,9 @@ import torch
 
 from boundcalc.measure.binding import Binding, concrete_graph
 from boundcalc.measure.checkpoint import Checkpoint
+from boundcalc.measure.layernorm import layernorm_affine
 from boundcalc.ops import OPS
-from boundcalc.ops.normalization import fold_targets
+from boundcalc.ops.normalization import BATCHNORM, fold_targets
 from boundcalc.spec.load import Repeat, Spec
 
 
@@ -64,7 +65,7 @@ def apply_batchnorms(spec: Spec, graph: nx.DiGraph, binding: Binding, checkpoint
     """Turn every bound batchnorm's four tensors into (a, t); fold those :func:`fold_targets` allows into their
     weight layer (``weights``/``biases`` updated in place), keep the others as affine layers (their a, t put in
     ``weights``/``biases`` for the forward pass)."""
-    nodes = [n for n in binding.weights if OPS[graph.nodes[n]["op"]].prefix_tensors]
+    nodes = [n for n in binding.weights if graph.nodes[n]["op"] == BATCHNORM.name]
     if not nodes:
         return BatchNormPlan(spec, graph)
     targets = fold_targets(graph)
@@ -136,4 +137,8 @@ def bound_tensors(spec: Spec, graph: nx.DiGraph, binding: Binding, checkpoint: C
     weights = {node: checkpoint.tensor(name) for node, name in binding.weights.items()}
     biases = {node: checkpoint.tensor(name) for node, name in binding.biases.items()
               if not OPS[graph.nodes[node]["op"]].prefix_tensors}
-    return apply_batchnorms(spec, graph, binding, checkpoint, weights, biases), weights, biases
+    plan = apply_batchnorms(spec, graph, binding, checkpoint, weights, biases)
+    norms, notes = layernorm_affine(graph, binding, checkpoint, biases)
+    plan.affine.update(norms)
+    plan.notes += notes
+    return plan, weights, biases

@@ -98,9 +98,9 @@ def weight_slots(spec: Spec, graph: nx.DiGraph) -> list[WeightSlot]:
     for node in declaration_order(spec.layers, graph):
         attrs = graph.nodes[node]
         kind = OPS[attrs["op"]]
-        if not kind.flags.weights:
-            continue
         layer: Layer = attrs["layer"]
+        if not kind.binds_tensors(layer.params):
+            continue
         (source,) = list(graph.predecessors(node))
         in_shape = tuple(int(d) for d in graph.nodes[source]["shape"])
         shape = tuple(int(d) for d in kind.weight_shape(layer.params, in_shape))

@@ -96,10 +96,9 @@ def _sizes(spec: Spec, checkpoint: Checkpoint) -> dict[str, int]:
             break
         attrs = graph.nodes[node]
         (source,) = graph.predecessors(node)
-        in_shape = graph.nodes[source]["shape"]
-        out = attrs["layer"].params[OPS[attrs["op"]].width_field]
-        equations += [(out, info.shape[0], f"layer {node} ({info.name} is {info.shape[0]} wide)"),
-                      (in_shape[0], info.shape[1], f"the input of layer {node} ({info.name} reads {info.shape[1]})")]
+        expected = OPS[attrs["op"]].weight_shape(attrs["layer"].params, graph.nodes[source]["shape"])
+        equations += [(expected[0], info.shape[0], f"layer {node} ({info.name} is {info.shape[0]} wide)"),
+                      (expected[1], info.shape[1], f"the input of layer {node} ({info.name} reads {info.shape[1]})")]
     known: dict[sp.Symbol, sp.Integer] = {}
     progress = True
     while progress:

@@ -123,6 +123,10 @@ def _bound_model(spec: Spec, checkpoint: Checkpoint, binding: Binding, biases: s
 def _check_foldable(graph, bias_tensors: dict) -> None:
     """Folding keeps a constant 1 through the network: dense layers in a chain, activations with φ(1) = 1."""
     ops = {attrs["op"] for _, attrs in graph.nodes(data=True)} - {"input"}
+    if any(len(attrs["shape"] or ()) == 2 for _, attrs in graph.nodes(data=True)):
+        raise BoundcalcError("cannot fold biases into a network on sequences (the constant coordinate would be "
+                             "one per token); pass --biases keep (the tight chain rule bounds the network with its "
+                             "biases) or --biases drop to evaluate the bias-free network (stated in the output)")
     bad = ops - FOLDABLE_OPS
     if bad or any(graph.out_degree(n) > 1 for n in graph.nodes):
         raise BoundcalcError(f"cannot fold biases into a network with {', '.join(sorted(bad)) or 'a residual branch'}; "

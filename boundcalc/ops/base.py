@@ -118,6 +118,11 @@ class OpKind:
         ``flags.zero_at_zero``; a kind with φ(0) ≠ 0 overrides this)."""
         return sp.S.Zero
 
+    def binds_tensors(self, params: dict[str, Any]) -> bool:
+        """Whether a layer of this kind with ``params`` reads tensors from a checkpoint (a layernorm without its
+        affine part does not)."""
+        return self.flags.weights
+
     def kernel_area(self, params: dict[str, Any]) -> int | None:
         """Inputs per output coordinate per input channel (k_h·k_w for a convolution; None for a dense map)."""
         return None

@@ -94,7 +94,7 @@ class Linear(OpKind):
     name = "linear"
     fields = LinearFields
     flags = LINEAR_FLAGS
-    summary = "dense layer x → W x, W of shape (out, in)"
+    summary = "dense layer x → W x, W of shape (out, in); on a (tokens, in) input, W applied to every token"
     name_prefix = "fc"
     input_rank = 1
     width_field = "out"
@@ -105,13 +105,14 @@ class Linear(OpKind):
         return weight_params(self, reader, model, path)
 
     def output_shape(self, params, shapes, fail: Fail, sources=()):
-        if len(shapes[0]) != 1:
-            raise fail(f"linear needs a vector input but gets shape {format_shape(shapes[0])}; add a 'flatten' "
-                       "layer before it")
-        return (params["out"],)
+        """(out) for a vector, (T, out) for T tokens: the operator I_T ⊗ W (one W shared by the tokens)."""
+        if len(shapes[0]) not in (1, 2):
+            raise fail(f"linear needs a vector or a (tokens, dim) input but gets shape {format_shape(shapes[0])}; "
+                       "add a 'flatten' layer before it")
+        return (*shapes[0][:-1], params["out"])
 
     def weight_shape(self, params, in_shape):
-        return (params["out"], in_shape[0])
+        return (params["out"], in_shape[-1])
 
     def forward(self, name, params, inputs, weight=None, bias=None):
         import torch.nn.functional as F

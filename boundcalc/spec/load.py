@@ -247,10 +247,14 @@ class _Resolver:
         raw = self.raw.data
         samples = self.size(raw.samples, ("data", "samples"), "samples")
         if (raw.dim is None) == (raw.shape is None):
-            raise self.fail(("data",), "give exactly one of 'dim' (vector inputs) or 'shape' ([channels, "
-                            "height, width] for images)")
+            raise self.fail(("data",), "give exactly one of 'dim' (vector inputs; with 'tokens' for "
+                            "sequences) or 'shape' ([channels, height, width] for images)")
+        if raw.tokens is not None and raw.dim is None:
+            raise self.fail(("data", "tokens"), "'tokens' needs 'dim' (sequence data: each sample is tokens × dim)")
         if raw.dim is not None:
             shape = (self.size(raw.dim, ("data", "dim"), "dim"),)
+            if raw.tokens is not None:
+                shape = (self.size(raw.tokens, ("data", "tokens"), "tokens"),) + shape
         else:
             shape = tuple(self.size(v, ("data", "shape", i), "shape entry") for i, v in enumerate(raw.shape))
         if raw.norm == "frobenius":

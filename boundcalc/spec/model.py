@@ -19,6 +19,7 @@ class _Strict(BaseModel):
 
 class RawData(_Strict):
     samples: Value = "m"
+    tokens: Value | None = None        # sequence data: each sample is (tokens, dim)
     dim: Value | None = None
     shape: list[Value] | None = Field(default=None, min_length=1, max_length=3)
     norm: Value = "frobenius"
