@@ -85,3 +85,21 @@ def test_evaluate_with_inferred_sizes_equals_evaluate_with_set(tmp_path):
     a, b = json.loads(inferred.stdout), json.loads(given.stdout)
     assert [x["gap_log10"] for x in a["bounds"]] == [x["gap_log10"] for x in b["bounds"]]
     assert "h = 16 (inferred from the checkpoint's tensor shapes)" in a["assumptions"]
+
+
+def test_token_wise_linear_reads_its_input_width_from_the_last_axis(tmp_path):
+    """A linear on (T, d) has weight (h, d): d and h come from the tensor, never T (which the weights cannot tell)."""
+    text = ("data: {samples: m, tokens: T, dim: d}\nlayers:\n  - {op: linear, out: h}\n  - token_mean\n"
+            "  - {op: linear, out: k}\n")
+    spec, inferred = infer(text, chain(tmp_path / "c.safetensors", [6, 5, 3]), {"T": 7})
+    assert inferred == {"d": 6, "h": 5, "k": 3}
+    assert spec.data.shape == (7, 6)
+
+
+def test_grouped_conv_input_channels_are_groups_times_the_kernels(tmp_path):
+    """conv2d with groups g has weight (c_out, c_in/g, k, k): the input channels are g·(its second dimension)."""
+    save_file({"c.weight": torch.randn(4, 3, 3, 3), "fc.weight": torch.randn(2, 4 * 4 * 4)}, tmp_path / "g.safetensors")
+    text = ("data: {samples: m, shape: [c, 6, 6]}\nlayers:\n  - {op: conv2d, channels: 4, kernel: 3, groups: 2}\n"
+            "  - flatten\n  - {op: linear, out: 2}\n")
+    _, inferred = infer(text, tmp_path / "g.safetensors")
+    assert inferred == {"c": 6}

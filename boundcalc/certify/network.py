@@ -91,9 +91,14 @@ def misclassified(outputs: torch.Tensor, labels: torch.Tensor) -> int:
 def bind_network(spec: Spec, checkpoint: Checkpoint, allow_unused: bool = False) -> Network:
     """Bind ``spec`` to ``checkpoint`` (BindingError on a mismatch) and gather its weights and biases."""
     binding = checked_binding(spec, checkpoint, allow_unused)
+    derived = [slot.node for slot in binding.slots if slot.layer.op == "batchnorm"]
+    if derived:
+        raise BoundcalcError(f"certify does not handle batchnorm layers ({', '.join(derived)}): their forward pass "
+                             "reads a = γ/√(σ² + ε) and t = β − a·μ, not the stored tensors")
     slots, parts, start = [], [], 0
     for slot in binding.slots:
-        for role, name in (("weight", binding.weights[slot.node]), ("bias", binding.biases.get(slot.node))):
+        bias = binding.biases.get(slot.node) or binding.extras.get(slot.node, {}).get("bias")   # a layernorm's β
+        for role, name in (("weight", binding.weights[slot.node]), ("bias", bias)):
             if name is None:
                 continue
             tensor = _finite(checkpoint.tensor(name), f"checkpoint {checkpoint.path}", name).to(torch.float64)

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from boundcalc.cli import app
 from tests.hostile import (round2_files, round2_output, round2_spec, round3_certify, round3_maps, round3_trace,
-                           round3_weights)
+                           round3_weights, round4_sequence)
 from tests.hostile.corpus import CASES as ROUND1, PWNED, SUBPROCESS_IDS, Case
 
 CASES = [*ROUND1, *round2_spec.CASES, *round2_files.CASES, *round2_output.CASES, *round3_certify.CASES,
-         *round3_maps.CASES, *round3_trace.CASES, *round3_weights.CASES]
+         *round3_maps.CASES, *round3_trace.CASES, *round3_weights.CASES, *round4_sequence.CASES]
 
 runner = CliRunner()
 CLI = Path(__file__).resolve().parents[2] / "cli.py"
