@@ -258,3 +258,36 @@ def test_layernorm_eps_not_positive_is_one_error_line_in_a_real_process(tmp_path
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == [f"error: {tmp_path / 's.yaml'}:3 layers[0].eps: eps must be a number > 0, "
                                         "got -1e-5"]
+
+
+def test_certify_network_reads_the_layernorm_bias_and_refuses_batchnorm(tmp_path):
+    """certify perturbs the stored tensors and runs the kinds' forward passes: a layernorm's β is one of them (its
+    outputs equal torch's); a batchnorm's forward pass reads (a, t), not its stored tensors, so it is refused."""
+    from boundcalc.certify.network import bind_network
+    from boundcalc.errors import BoundcalcError
+
+    net = _net(4, 3, 1e-5, True, 9)
+    _bound_model(tmp_path, net, 5, 4, 3, 1e-5, True)
+    bound = bind_network(boundcalc.load_spec(tmp_path / "s.yaml"), open_checkpoint(tmp_path / "m.safetensors"))
+    assert ("ln", "bias", "ln.bias") in {(s.node, s.role, s.tensor) for s in bound.slots}
+    x = torch.randn(6, 5, 4, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(bound.outputs(bound.trained, x), net(x), atol=1e-12)
+    bn = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3)).double().eval()
+    save_file({n: t.contiguous() for n, t in bn.state_dict().items()}, tmp_path / "bn.safetensors")
+    (tmp_path / "bn.yaml").write_text("data: {samples: m, dim: 4}\nlayers:\n  - {op: linear, out: 3, param: 0.weight}"
+                                      "\n  - {op: batchnorm, param: '1', fold: false}\n")
+    with pytest.raises(BoundcalcError, match="certify does not handle batchnorm"):
+        bind_network(boundcalc.load_spec(tmp_path / "bn.yaml"), open_checkpoint(tmp_path / "bn.safetensors"))
+
+
+def test_uniform_regime_keeps_the_tokens_and_sets_the_width():
+    """compare --regime uniform: every hidden width (and the input's) becomes h, the number of tokens stays T."""
+    from boundcalc.compare.regime import uniform
+
+    spec = boundcalc.load_spec(ROOT / "specs" / "sequence_mlp.yaml")
+    regime = uniform(spec)
+    T, h = sp.Symbol("T", positive=True), sp.Symbol("h", positive=True)
+    assert regime.spec.data.shape == (T, h)
+    assert build_graph(regime.spec).nodes["res"]["shape"] == (T, h)
+    assert any("tokens is kept" in line for line in regime.substitutions)

@@ -55,7 +55,7 @@ def uniform(spec: Spec) -> Regime:
         return tuple(replace(it, body=items(it.body)) if isinstance(it, Repeat) else layer(it) for it in seq)
 
     data = spec.data
-    shape = (h,) if len(data.shape) == 1 else data.shape
+    shape = (h,) if len(data.shape) == 1 else (data.shape[0], h) if len(data.shape) == 2 else data.shape
     new_data = replace(data, shape=shape, norm=sp.sqrt(data.samples) * big_r,
                        norm_note="input norm: ‖X‖_F ≤ sqrt(m)·R with R = max_i ‖x_i‖ (uniform regime)")
     new_spec = replace(spec, layers=items(spec.layers), data=new_data)
@@ -63,7 +63,8 @@ def uniform(spec: Spec) -> Regime:
         "s_i → B: every layer's spectral norm ‖W_i‖₂ ≤ B",
         "r_i → r: every layer's rank ≤ r",
         "h_i → h: hidden widths and the input dimension d; the output width keeps its symbol"
-        + (" (conv2d channels and spatial sizes are kept)" if _has_conv(spec.layers) else ""),
+        + (" (conv2d channels and spatial sizes are kept)" if _has_conv(spec.layers) else "")
+        + (" (the number of tokens is kept)" if len(data.shape) == 2 else ""),
         "f_i → √r·B, from ‖W‖_F ≤ √rank·‖W‖₂ (so srank(W_i) = f_i²/s_i² ≤ r)",
         "b_i → √(h_out·r)·B, from ‖Wᵀ‖₂,₁ ≤ √h_out·‖W‖_F ≤ √(h_out·r)·‖W‖₂ (dense layers)",
         "‖X‖_F → √m·R, from ‖x_i‖ ≤ R",
@@ -87,4 +88,4 @@ def output_layer(items) -> Layer | None:
 def _has_conv(items) -> bool:
     """Some weight layer is not a plain matrix (a convolution: its channels and spatial sizes stay)."""
     return any(_has_conv(item.body) if isinstance(item, Repeat) else
-               OPS[item.op].flags.weights and not OPS[item.op].dense_matrix for item in items)
+               OPS[item.op].kernel_area(item.params) is not None for item in items)

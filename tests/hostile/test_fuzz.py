@@ -25,11 +25,13 @@ BUNDLED = [yaml.safe_load(p.read_text()) for p in sorted(SPECS.glob("*.yaml"))]
 KEYS = ["data", "layers", "loss", "symbols", "name", "description", "samples", "dim", "shape", "norm", "op",
         "out", "spectral", "frobenius", "rank", "param", "inputs", "repeat", "count", "index", "body",
         "channels", "kernel", "stride", "padding", "slope", "constant", "at_zero", "margin", "lipschitz",
-        "delta", "dilation", "count_include_pad", "output", "approximate", "beta", "alpha", "p"]
+        "delta", "dilation", "count_include_pad", "output", "approximate", "beta", "alpha", "p", "tokens", "eps",
+        "affine"]
 WORDS = ["linear", "relu", "conv2d", "add", "repeat", "flatten", "avgpool", "tanh", "identity", "leaky_relu",
          "lipschitz", "frobenius", "max_row", "m", "h", "L", "t", "B", "r", "gamma", "input", "sqrt(h)", "L - 2",
          "2*B", "fc1", "1/gamma", "-1", "0", "1e999", "nan", "__import__('os')", "a.b", "x[0]", "maxpool",
-         "adaptive_avgpool", "concat", "gelu", "silu", "sigmoid", "softplus", "elu", "hardswish", "dropout", "tanh"]
+         "adaptive_avgpool", "concat", "gelu", "silu", "sigmoid", "softplus", "elu", "hardswish", "dropout", "tanh",
+         "layernorm", "token_mean", "batchnorm"]
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
                     st.sampled_from(WORDS), st.text(max_size=8))
 #: small trees: hypothesis spends its time generating, not in boundcalc, so size buys little coverage
