@@ -183,6 +183,16 @@ def test_token_wise_affine_and_layernorm_affine_by_hand():
     assert sp.simplify(boundcalc.derive(spec).complexity - hand) == 0
 
 
+def test_layernorm_on_the_data_uses_the_image_bound_for_the_single_point():
+    """layernorm (ε = 1e-2, affine) right on the data X: N(X) is one point of norm ≤ √(m·T·d) (not ‖X‖_F/√ε), so
+    the affine part's first-layer term is f_ln·√d·√(m·T·d), plus its bias c_ln·√(m·T·d); no disturbance (D = 0)."""
+    spec = boundcalc.parse_spec("data: {samples: m, tokens: T, dim: d}\nlayers:\n  - {op: layernorm, eps: 0.01}\n")
+    f, c, m, T, d = (sp.Symbol(n, positive=True) for n in "f_ln1 c_ln1 m T d".split())
+    bound = boundcalc.derive(spec)
+    assert sp.simplify(bound.complexity - (f * sp.sqrt(d) + c) * sp.sqrt(m * T * d) / m) == 0
+    assert {t.kind for t in bound.terms} == {"first layer", "anchor"}
+
+
 def test_token_wise_bias_shifts_the_image_norm_by_sqrt_m_T():
     """fc (token-wise, bias) → head: the head's disturbance reads D = 2·(s_fc·X_F + √(m·T)·c_fc) (‖b·1ᵀ‖_F over
     m samples of T tokens), times f_head·√k."""

@@ -128,15 +128,13 @@ TOKEN_WISE_ASSUMPTION = (
 
 
 def _shared_width(node: Node) -> tuple[Any, str, str]:
-    """(the width in R(W) ≤ ‖W‖_F·√width, the R rule's text, the first-layer rule's text): h_out for a layer on
-    vectors or images; d_out, one token's outputs, for a token-wise layer (docs/references.md §3.9: with
-    Δ = y − y′, ⟨Γ, (I_T ⊗ W)Δ⟩ = ⟨W, Σ_t Γ_t Δ_tᵀ⟩ and E‖Σ_t Γ_t Δ_tᵀ‖_F ≤ √d_out·‖Δ‖_F; the full operator's
-    √T·‖W‖_F with h_out = T·d_out would give T times more)."""
+    """(the width in R(W) ≤ ‖W‖_F·√width, its name, what the rules' texts add): h_out for a layer on vectors or
+    images; d_out, one token's outputs, for a token-wise layer (docs/references.md §3.9: with Δ = y − y′,
+    ⟨Γ, (I_T ⊗ W)Δ⟩ = ⟨W, Σ_t Γ_t Δ_tᵀ⟩ and E‖Σ_t Γ_t Δ_tᵀ‖_F ≤ √d_out·‖Δ‖_F; the full operator's √T·‖W‖_F with
+    h_out = T·d_out would give T times more)."""
     if shared_tokens(node) is None:
-        return (output_width(node), "R(W) ≤ ‖W‖_F·√h_out (Pinto et al. Lemma 6)",
-                "G(W X) ≤ ‖W‖_F·√h_out·‖X‖_F (Pinto et al. Lemma 10)")
-    return (node.out_shape[-1], "R(W) ≤ ‖W‖_F·√d_out, one W shared by the tokens (Lemma 6's argument, §3.9)",
-            "G(W X) ≤ ‖W‖_F·√d_out·‖X‖_F, one W shared by the tokens (Lemma 10's argument, §3.9)")
+        return output_width(node), "h_out", ""
+    return node.out_shape[-1], "d_out", "'s argument with one W shared by the tokens, §3.9"
 
 
 # -- linear maps with parameters ------------------------------------------------------------------
@@ -144,17 +142,17 @@ def _linear_common(node: Node, q: SymbolicQuantities, x: State, diameter: Any, d
                    min_rank: Any) -> Transfer:
     s = q.layer("s", node)
     f = q.layer("f", node)
-    width, r_rule, first_rule = _shared_width(node)
-    gaussian_average = arith.mul(f, arith.sqrt(q.value(width)))  # R(F, Y) ≤ f·√h_out (Lemma 6)
+    width, label, shared = _shared_width(node)
+    gaussian_average = arith.mul(f, arith.sqrt(q.value(width)))  # R(F, Y) ≤ f·√width (Lemma 6)
     terms = []
     if not arith.is_zero(diameter):
         terms.append(LocalTerm(node.name, "disturbance", arith.mul(q.C2, diameter, gaussian_average),
-                               rule=f"C2·D(Z_in)·R(W), {r_rule}", diameter_rule=diameter_rule))
+                               rule=f"C2·D(Z_in)·R(W), R(W) ≤ ‖W‖_F·√{label} (Pinto et al. Lemma 6{shared})",
+                               diameter_rule=diameter_rule))
     if not arith.is_zero(x.anchor):
         kind = "first layer" if x.single_point else "anchor"
-        rule = (first_rule if x.single_point else
-                "G(F(y0)) ≤ ‖W‖_F·√" + ("h_out" if shared_tokens(node) is None else "d_out")
-                + "·‖y0‖_F at the zero-weight point y0")
+        rule = (f"G(W X) ≤ ‖W‖_F·√{label}·‖X‖_F (Pinto et al. Lemma 10{shared})" if x.single_point else
+                f"G(F(y0)) ≤ ‖W‖_F·√{label}·‖y0‖_F at the zero-weight point y0")
         terms.append(LocalTerm(node.name, kind, arith.mul(gaussian_average, x.anchor), rule=rule))
     state = State(
         width=None,

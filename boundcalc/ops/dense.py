@@ -1,5 +1,6 @@
-"""Linear maps with trained weights: ``linear`` (x → W x + b) and ``conv2d`` (a convolution with stride, zero
-padding, dilation and groups, as a linear operator, plus a bias).
+"""Linear maps with trained weights: ``linear`` (x → W x + b; on a (T, d) input token-wise, the same W and b for
+every token) and ``conv2d`` (a convolution with stride, zero padding, dilation and groups, as a linear operator,
+plus a bias).
 
 ``bias: true`` makes a layer affine in the bounds (the ``tight`` rules add its bias norm c_<layer>,
 :func:`boundcalc.calculus.rules.affine_tight`) and makes binding require the bias tensor; without the field a
