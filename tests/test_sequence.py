@@ -270,11 +270,11 @@ def test_layernorm_eps_not_positive_is_one_error_line_in_a_real_process(tmp_path
                                         "got -1e-5"]
 
 
-def test_certify_network_reads_the_layernorm_bias_and_refuses_batchnorm(tmp_path):
-    """certify perturbs the stored tensors and runs the kinds' forward passes: a layernorm's β is one of them (its
-    outputs equal torch's); a batchnorm's forward pass reads (a, t), not its stored tensors, so it is refused."""
+def test_certify_network_runs_layernorm_and_batchnorm_as_torch_does(tmp_path):
+    """certify perturbs the tensors that the forward pass runs with: a layernorm's γ and β, and a batchnorm's
+    (a, t) = (γ/√(σ² + ε), β − a·μ), folded into the linear layer before it or kept as its own affine layer. The
+    bound network's outputs equal torch's eval-mode outputs in every case."""
     from boundcalc.certify.network import bind_network
-    from boundcalc.errors import BoundcalcError
 
     net = _net(4, 3, 1e-5, True, 9)
     _bound_model(tmp_path, net, 5, 4, 3, 1e-5, True)
@@ -283,12 +283,22 @@ def test_certify_network_reads_the_layernorm_bias_and_refuses_batchnorm(tmp_path
     x = torch.randn(6, 5, 4, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
     with torch.no_grad():
         assert torch.allclose(bound.outputs(bound.trained, x), net(x), atol=1e-12)
+    torch.manual_seed(3)
     bn = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3)).double().eval()
+    with torch.no_grad():      # statistics and affine parameters far from (0, 1), so that each of them matters
+        bn[1].running_mean.copy_(torch.tensor([0.5, -1.0, 2.0]))
+        bn[1].running_var.copy_(torch.tensor([0.25, 4.0, 1.5]))
+        bn[1].weight.copy_(torch.tensor([2.0, -0.5, 1.25]))
+        bn[1].bias.copy_(torch.tensor([0.1, 0.3, -0.7]))
     save_file({n: t.contiguous() for n, t in bn.state_dict().items()}, tmp_path / "bn.safetensors")
-    (tmp_path / "bn.yaml").write_text("data: {samples: m, dim: 4}\nlayers:\n  - {op: linear, out: 3, param: 0.weight}"
-                                      "\n  - {op: batchnorm, param: '1', fold: false}\n")
-    with pytest.raises(BoundcalcError, match="certify does not handle batchnorm"):
-        bind_network(boundcalc.load_spec(tmp_path / "bn.yaml"), open_checkpoint(tmp_path / "bn.safetensors"))
+    z = torch.randn(7, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for fold, parameters in (("false", 3 * 4 + 3 + 3 + 3), ("true", 3 * 4 + 3)):
+        (tmp_path / "bn.yaml").write_text("data: {samples: m, dim: 4}\nlayers:\n  - {op: linear, out: 3, bias: true, "
+                                          f"param: 0.weight}}\n  - {{op: batchnorm, param: '1', fold: {fold}}}\n")
+        network = bind_network(boundcalc.load_spec(tmp_path / "bn.yaml"), open_checkpoint(tmp_path / "bn.safetensors"))
+        assert network.dim == parameters
+        with torch.no_grad():
+            assert torch.allclose(network.outputs(network.trained, z), bn(z), atol=1e-12), fold
 
 
 def test_uniform_regime_keeps_the_tokens_and_sets_the_width():

@@ -15,7 +15,8 @@ import torch
 from boundcalc.errors import BoundcalcError
 from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.measure.forward import forward_with_grad
-from boundcalc.measure.run import checked_binding, init_tensor
+from boundcalc.measure.batchnorm import bound_tensors
+from boundcalc.measure.run import checked_binding
 from boundcalc.spec.load import Spec
 
 
@@ -70,15 +71,21 @@ class Network:
         return wrong
 
     def vector_from(self, checkpoint: Checkpoint, what: str) -> torch.Tensor:
-        """The parameter vector read from another checkpoint (``--init``) by the same tensor names."""
-        parts = []
-        for slot in self.slots:
-            tensor = init_tensor(checkpoint, slot.tensor, self._like(slot))
-            parts.append(_finite(tensor, f"{what} {checkpoint.path}", slot.tensor).reshape(-1))
-        return torch.cat(parts)
+        """The parameter vector of another checkpoint (``--init``) with the same tensor names, bound and folded
+        as the trained one (its own batchnorm statistics fold into its own weights)."""
+        try:
+            other = bind_network(self.spec, checkpoint, allow_unused=True)
+        except BoundcalcError as err:
+            raise BoundcalcError(f"{what} {checkpoint.path}: {err}") from None
+        for mine, theirs in zip(self.slots, other.slots):
+            if (mine.node, mine.role, mine.shape) != (theirs.node, theirs.role, theirs.shape):
+                raise BoundcalcError(f"{what} {checkpoint.path}: {theirs.tensor} has shape {theirs.shape}, the "
+                                     f"checkpoint's has {mine.shape}")
+        if len(other.slots) != len(self.slots):
+            raise BoundcalcError(f"{what} {checkpoint.path}: binds {len(other.slots)} tensors, the checkpoint "
+                                 f"{len(self.slots)}")
+        return other.trained
 
-    def _like(self, slot: Slot) -> torch.Tensor:
-        return self.trained[slot.start:slot.start + slot.size].reshape(slot.shape)
 
 
 def misclassified(outputs: torch.Tensor, labels: torch.Tensor) -> int:
@@ -89,25 +96,28 @@ def misclassified(outputs: torch.Tensor, labels: torch.Tensor) -> int:
 
 
 def bind_network(spec: Spec, checkpoint: Checkpoint, allow_unused: bool = False) -> Network:
-    """Bind ``spec`` to ``checkpoint`` (BindingError on a mismatch) and gather its weights and biases."""
+    """Bind ``spec`` to ``checkpoint`` (BindingError on a mismatch) and gather its weights and biases as
+    ``evaluate`` runs them: a batchnorm folded into the layer before it (W′ = diag(a)·W, b′ = a·b + t, and the
+    batchnorm an identity layer in the graph), one not folded as its affine map (a, t), a layernorm's γ and β."""
     binding = checked_binding(spec, checkpoint, allow_unused)
-    derived = [slot.node for slot in binding.slots if slot.layer.op == "batchnorm"]
-    if derived:
-        raise BoundcalcError(f"certify does not handle batchnorm layers ({', '.join(derived)}): their forward pass "
-                             "reads a = γ/√(σ² + ε) and t = β − a·μ, not the stored tensors")
+    plan, weights, biases = bound_tensors(spec, binding.graph, binding, checkpoint)
+    names = {**{(node, "weight"): name for node, name in binding.weights.items()},
+             **{(node, "bias"): name for node, name in binding.biases.items()},
+             **{(node, "bias"): extras["bias"] for node, extras in binding.extras.items() if "bias" in extras}}
+    for bn, into in plan.folded.items():
+        names[(into, "bias")] = f"{names[(into, 'weight')]} (bias, with {bn} folded in)"
     slots, parts, start = [], [], 0
-    for slot in binding.slots:
-        bias = binding.biases.get(slot.node) or binding.extras.get(slot.node, {}).get("bias")   # a layernorm's β
-        for role, name in (("weight", binding.weights[slot.node]), ("bias", bias)):
-            if name is None:
+    for node in binding.weights:
+        for role, tensors in (("weight", weights), ("bias", biases)):
+            if node not in tensors:
                 continue
-            tensor = _finite(checkpoint.tensor(name), f"checkpoint {checkpoint.path}", name).to(torch.float64)
-            slots.append(Slot(slot.node, role, name, tuple(tensor.shape), start))
+            name = names[(node, role)]
+            tensor = _finite(tensors[node], f"checkpoint {checkpoint.path}", name)
+            slots.append(Slot(node, role, name, tuple(tensor.shape), start))
             parts.append(tensor.reshape(-1))
             start += tensor.numel()
-    graph = binding.graph
-    out_shape = graph.nodes[graph.graph["output"]]["shape"]
-    return Network(spec, graph, tuple(slots), torch.cat(parts), int(math.prod(int(d) for d in out_shape)))
+    out_shape = plan.graph.nodes[plan.graph.graph["output"]]["shape"]
+    return Network(spec, plan.graph, tuple(slots), torch.cat(parts), int(math.prod(int(d) for d in out_shape)))
 
 
 def _finite(tensor: torch.Tensor, where: str, name: str) -> torch.Tensor:
