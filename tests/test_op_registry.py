@@ -73,9 +73,18 @@ def _reference(op: str, inputs: list[torch.Tensor], params: dict, weight: torch.
         return module(x)
     if op == "token_mean":
         return x.mean(dim=1)
+    if op == "softmax_mix":    # torch's scaled_dot_product_attention on the heads' column blocks
+        return _sdpa(inputs, int(params["heads"]), params["causal"], params["scale"])
     if op == "scale_test":
         return x * float(params["factor"])
     raise AssertionError(f"no reference for {op}")
+
+
+def _sdpa(inputs: list[torch.Tensor], heads: int, causal: bool, scale) -> torch.Tensor:
+    q, k, v = (t.reshape(t.shape[0], t.shape[1], heads, -1).transpose(1, 2) for t in inputs)
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal,
+                                                           scale=None if scale is None else float(scale))
+    return out.transpose(1, 2).reshape(inputs[2].shape)
 
 
 def _spec_text(kind: OpKind) -> str:

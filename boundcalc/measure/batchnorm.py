@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import networkx as nx
 import torch
 
-from boundcalc.measure.binding import Binding, concrete_graph
+from boundcalc.measure.binding import Binding, concrete_graph, row_part
 from boundcalc.measure.checkpoint import Checkpoint
 from boundcalc.measure.layernorm import layernorm_affine
 from boundcalc.ops import OPS
@@ -134,9 +134,10 @@ __all__ = ["affine_of", "fold_into", "affine_norms", "apply_batchnorms", "BatchN
 def bound_tensors(spec: Spec, graph: nx.DiGraph, binding: Binding, checkpoint: Checkpoint):
     """The tensors a bound spec runs with: (the batchnorm plan, weights by node, biases by node), batchnorms folded
     or made affine by :func:`apply_batchnorms` (their own four tensors are not biases)."""
-    weights = {node: checkpoint.tensor(name) for node, name in binding.weights.items()}
-    biases = {node: checkpoint.tensor(name) for node, name in binding.biases.items()
-              if not OPS[graph.nodes[node]["op"]].prefix_tensors}
+    weights = {node: row_part(checkpoint.tensor(name), graph.nodes[node]["layer"])
+               for node, name in binding.weights.items()}
+    biases = {node: row_part(checkpoint.tensor(name), graph.nodes[node]["layer"])
+              for node, name in binding.biases.items() if not OPS[graph.nodes[node]["op"]].prefix_tensors}
     plan = apply_batchnorms(spec, graph, binding, checkpoint, weights, biases)
     norms, notes = layernorm_affine(graph, binding, checkpoint, biases)
     plan.affine.update(norms)

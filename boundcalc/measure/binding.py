@@ -155,9 +155,25 @@ def _bind_named(slot: WeightSlot, infos: dict[str, TensorInfo], taken: set[str])
     taken.add(slot.param)
     if not info.is_float:
         return BindingRow(slot.node, slot.shape, slot.param, info.shape, "wrong dtype", _dtype_detail(info))
-    if info.shape != slot.shape:
+    if _sliced(info.shape, slot.layer.params.get("rows")) != slot.shape:
         return BindingRow(slot.node, slot.shape, slot.param, info.shape, "shape mismatch", _shape_detail(slot, info))
     return BindingRow(slot.node, slot.shape, slot.param, info.shape, "bound")
+
+
+def _sliced(shape: tuple[int, ...], rows: tuple[int, int] | None) -> tuple[int, ...] | None:
+    """The shape of rows start..stop−1 of a tensor of ``shape`` (``rows`` None: the shape; None if they do
+    not exist)."""
+    if rows is None:
+        return shape
+    if not shape or rows[1] > shape[0]:
+        return None
+    return (rows[1] - rows[0], *shape[1:])
+
+
+def row_part(tensor, layer: Layer):
+    """The rows ``layer`` reads of its bound tensor (its weight or its bias): all, or its ``rows`` slice."""
+    rows = layer.params.get("rows")
+    return tensor if rows is None else tensor[rows[0]:rows[1]]
 
 
 def _bind_by_shape(slot: WeightSlot, candidates: list[TensorInfo], infos: dict[str, TensorInfo],
@@ -191,7 +207,7 @@ def _attach_bias(binding: Binding, slot: WeightSlot, infos: dict[str, TensorInfo
                                            "the layer declares bias: true but the checkpoint has no such tensor"))
         return
     taken.add(bias)
-    if infos[bias].shape != (slot.shape[0],):
+    if _sliced(infos[bias].shape, slot.layer.params.get("rows")) != (slot.shape[0],):
         binding.rows.append(BindingRow(slot.node, (slot.shape[0],), bias, infos[bias].shape, "shape mismatch",
                                        "bias length differs from the layer's width"))
     else:
@@ -258,7 +274,10 @@ def _bias_name(weight: str) -> str:
 
 
 def _shape_detail(slot: WeightSlot, info: TensorInfo) -> str:
-    return f"layer {slot.node} expects {format_shape(slot.shape)} but {info.name} has {format_shape(info.shape)}"
+    rows = slot.layer.params.get("rows")
+    part = "" if rows is None else f" as rows {rows[0]}..{rows[1] - 1} of"
+    return (f"layer {slot.node} expects {format_shape(slot.shape)}{part} but {info.name} has "
+            f"{format_shape(info.shape)}")
 
 
 def _first_symbol(expr: sp.Expr) -> str:

@@ -7,6 +7,7 @@
 - :mod:`boundcalc.ops.pooling`: maxpool, adaptive_avgpool
 - :mod:`boundcalc.ops.normalization`: batchnorm (eval mode)
 - :mod:`boundcalc.ops.sequence`: layernorm, token_mean (sequence data; linear is token-wise on (tokens, dim))
+- :mod:`boundcalc.ops.attention`: softmax_mix (attention's parameter-free core; the ``attention`` composite expands into it)
 
 Importing this package registers them, in this order (the order specs' error messages list them in).
 Sets that bounds and rules use are flag queries (:data:`WEIGHT_OPS`, :data:`HOMOGENEOUS_OPS`, …).
@@ -16,7 +17,8 @@ from __future__ import annotations
 from boundcalc.ops import dense, elementwise, structural  # noqa: F401  (registers the kinds)
 from boundcalc.ops import activations, pooling  # noqa: F401,I001  (registered after the kinds above)
 from boundcalc.ops import normalization  # noqa: F401,I001  (registered after the kinds above)
-from boundcalc.ops import sequence  # noqa: F401,I001  (registered last)
+from boundcalc.ops import sequence  # noqa: F401,I001  (registered after the kinds above)
+from boundcalc.ops import attention  # noqa: F401,I001  (registered last)
 from boundcalc.ops.base import Flags, OpKind, format_shape
 from boundcalc.ops.registry import OPS, names_where, op_kind, register, unregister
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import StrictBool, StrictInt, StrictStr
+import sympy as sp
+
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from boundcalc.ops.base import Fail, FieldReader, Flags, OpKind, absolute, format_shape, window_count
 from boundcalc.ops.registry import register
@@ -33,6 +35,7 @@ class LinearFields(LayerFields):
     rank: Value | None = None
     param: StrictStr | None = None
     bias: StrictBool | None = None     # None: attach a bias named like the weight if there is one
+    rows: list[StrictInt] | None = Field(default=None, min_length=2, max_length=2)   # [start, stop] of param
 
 
 class Conv2dFields(LayerFields):
@@ -65,6 +68,19 @@ def weight_params(kind: OpKind, reader: FieldReader, model: Any, path: tuple) ->
     if model.bias is not None:
         p["bias"] = model.bias
     return p
+
+
+def row_slice(reader: FieldReader, model: Any, out: Any, path: tuple) -> tuple[int, int]:
+    """``rows: [start, stop]``: the layer's weight is rows start..stop−1 of the tensor ``param`` names (its bias
+    the same entries of the bias), so stop − start must be ``out``; 0 ≤ start < stop."""
+    start, stop = model.rows
+    if model.param is None:
+        raise reader.fail(path, "rows needs param: (the tensor whose rows the layer reads)")
+    if not 0 <= start < stop:
+        raise reader.fail(path, f"rows must be [start, stop] with 0 ≤ start < stop, got {model.rows}")
+    if not (sp.sympify(out).is_number and stop - start == out):
+        raise reader.fail(path, f"rows {model.rows} select {stop - start} rows but the layer has out: {out}")
+    return (start, stop)
 
 
 #: (field, smallest value) of the conv2d sizes given as an int or [height, width]
@@ -103,7 +119,10 @@ class Linear(OpKind):
     path_role = "edges"
 
     def params(self, reader, model, path):
-        return weight_params(self, reader, model, path)
+        p = weight_params(self, reader, model, path)
+        if model.rows is not None:
+            p["rows"] = row_slice(reader, model, p["out"], path + ("rows",))
+        return p
 
     def output_shape(self, params, shapes, fail: Fail, sources=()):
         """(out) for a vector, (T, out) for T tokens: the operator I_T ⊗ W (one W shared by the tokens)."""

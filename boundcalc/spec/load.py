@@ -15,6 +15,8 @@ import sympy as sp
 
 from boundcalc.errors import ExpressionError, SpecError
 from boundcalc.files import FileInputError, read_bytes
+from boundcalc.spec.attention import AttentionFields
+from boundcalc.spec.attention import expand as expand_attention
 from boundcalc.spec.expr import NAME_PATTERN, NAMES_IN_TEXT, parse_expression
 from boundcalc.spec.field_errors import validate as _validate
 from boundcalc.ops import OPS
@@ -284,7 +286,28 @@ class _Resolver:
 
     # -- layers ----------------------------------------------------------------------------------
     def items(self, raw_items: list[Any], path: Path) -> list[Item]:
-        return [self.item(raw, path + (i,)) for i, raw in enumerate(raw_items)]
+        out: list[Item] = []
+        for i, raw in enumerate(raw_items):
+            if isinstance(raw, dict) and raw.get("op") == "attention":
+                out += self.attention(raw, path + (i,), out[-1].name if out else "input")
+            else:
+                out.append(self.item(raw, path + (i,)))
+        return out
+
+    def attention(self, raw: dict, path: Path, previous: str) -> list[Layer]:
+        """The layers the ``attention`` composite stands for (:mod:`boundcalc.spec.attention`)."""
+        model = _validate(AttentionFields, raw, self.document, path)
+        if model.inputs is not None and len(model.inputs) != 1:
+            raise self.fail(path + ("inputs",), "attention reads one layer (self-attention)")
+        name = self.layer_name(model.name, "attn", path)
+        layers = []
+        for sub in expand_attention(self, model, name, (model.inputs or [previous])[0], path):
+            kind = OPS[sub["op"]]
+            self.names[sub["name"]] = path
+            params = kind.params(self, _validate(kind.fields, sub, self.document, path), path)
+            layers.append(Layer(name=sub["name"], op=sub["op"], inputs=tuple(sub["inputs"]), params=params,
+                                path=path, line=self.document.line_of(path)))
+        return layers
 
     def item(self, raw: Any, path: Path) -> Item:
         if isinstance(raw, str):
@@ -297,10 +320,10 @@ class _Resolver:
             return self.repeat(raw["repeat"], path + ("repeat",))
         op = raw.get("op")
         if op is None:
-            raise self.fail(path, f"layer has no 'op' (one of: {', '.join(OPS)})")
+            raise self.fail(path, f"layer has no 'op' (one of: {', '.join(OPS)}, attention)")
         if not isinstance(op, str) or op not in OPS:
-            raise self.fail(path + ("op",), f"unknown op {op!r} (known: {', '.join(OPS)})",
-                            hint=self._suggest(str(op), OPS))
+            raise self.fail(path + ("op",), f"unknown op {op!r} (known: {', '.join(OPS)}, attention)",
+                            hint=self._suggest(str(op), [*OPS, "attention"]))
         kind = OPS[op]
         model = _validate(kind.fields, raw, self.document, path)
         name = self.layer_name(model.name, kind.prefix, path)
