@@ -107,3 +107,73 @@ def test_shapes_of_the_expanded_attention():
     shapes = {n: graph.nodes[n]["shape"] for n in graph}
     assert [str(d) for d in shapes["attn1.q"]] == ["T", "6"] and [str(d) for d in shapes["attn1"]] == ["T", "8"]
     assert [str(d) for d in shapes["attn1.mix"]] == ["T", "6"]
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_softmax_change_in_l1_is_at_most_half_the_spread_of_the_score_change():
+    """The fact the attention rule rests on (docs/references.md §3.10): with J = diag(p) − ppᵀ, ‖Jδ‖₁ =
+    Σ p_i·|δ_i − E_p δ| ≤ (max δ − min δ)/2 (the mean absolute deviation of a variable in [a, b]); along the
+    segment, ‖Δp‖₁ ≤ (max δ − min δ)/2 ≤ ‖δ‖₂/√2, so the contract's √2 holds with a factor 2 to spare.
+    Checked on random pairs (plain numpy), and 1/√2 is approached (two equal scores, δ = (ε, −ε))."""
+    rng = np.random.default_rng(0)
+    worst_spread, worst_l2 = 0.0, 0.0
+    for n in (2, 3, 5, 17):
+        s = rng.normal(size=(4000, n)) * rng.choice([0.1, 1, 5], size=(4000, 1))
+        d = rng.normal(size=(4000, n)) * rng.choice([1e-3, 0.3, 3, 30], size=(4000, 1))
+        change = np.abs(_softmax(s + d) - _softmax(s)).sum(axis=1)
+        worst_spread = max(worst_spread, float((change / (d.max(axis=1) - d.min(axis=1))).max()))
+        worst_l2 = max(worst_l2, float((change / np.linalg.norm(d, axis=1)).max()))
+    assert worst_spread <= 0.5 + 1e-12 and worst_l2 <= 2 ** -0.5 + 1e-12
+    eps = 1e-6
+    tight = np.abs(_softmax(np.array([eps, -eps])) - 0.5).sum() / (eps * np.sqrt(2))
+    assert abs(tight - 2 ** -0.5) < 1e-6
+
+
+@pytest.mark.parametrize("layer,needle", [
+    ("{op: attention, heads: 3, dim: 4, param: mha}", "does not divide"),
+    ("{op: attention, heads: 2, dim: 4, q: a, k: b}", "needs all of q, k, v, o"),
+    ("{op: attention, heads: 2, dim: 4, param: mha, q: a, k: b, v: c, o: d}", "not both"),
+    ("{op: attention, heads: 2, dim: 4, head_dim: 3, param: mha}", "packed in_proj"),
+    ("{op: attention, heads: 0, dim: 4}", "heads must be positive"),
+    ("{op: attention, heads: 2, dim: 4, inputs: [nowhere]}", "nowhere"),
+    ("{op: softmax_mix, heads: 2, inputs: [input, input, input], scale: -1}", "scale must be a number > 0"),
+    ("{op: softmax_mix, heads: 2, inputs: [input, input, input], scale: sqrt(x)}", "scale must be a number > 0"),
+    ("{op: softmax_mix, heads: 2, inputs: [input, input]}", "inputs: [q, k, v]"),
+    ("{op: linear, out: 4, param: w, rows: [4, 2]}", "0 ≤ start < stop"),
+    ("{op: linear, out: 4, param: w, rows: [0, 3]}", "select 3 rows"),
+    ("{op: linear, out: 4, rows: [0, 4]}", "rows needs param"),
+])
+def test_hostile_attention_fields_are_one_error_line(tmp_path, layer, needle):
+    import subprocess
+    import sys
+
+    (tmp_path / "s.yaml").write_text(f"data: {{tokens: 3, dim: 4}}\nlayers:\n  - {layer}\n  - token_mean\n")
+    run = subprocess.run([sys.executable, "-m", "boundcalc", "derive", str(tmp_path / "s.yaml")],
+                         capture_output=True, text=True, timeout=120)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), run.stderr
+    assert needle in lines[0]
+
+
+def test_causal_flag_on_a_non_square_mask_and_vectors_are_refused():
+    """No spec op changes the number of tokens today, so the kind's own shape check is called directly."""
+    from boundcalc.errors import SpecError
+    from boundcalc.ops import OPS
+
+    def fail(message):
+        return SpecError(message)
+
+    kind, params = OPS["softmax_mix"], {"heads": 1, "causal": True, "scale": None}
+    assert kind.output_shape(params, [(4, 6), (4, 6), (4, 2)], fail, ("q", "k", "v")) == (4, 2)
+    with pytest.raises(SpecError, match="causal mask needs a square score matrix"):
+        kind.output_shape(params, [(3, 6), (4, 6), (4, 2)], fail, ("q", "k", "v"))
+    with pytest.raises(SpecError, match="keys 'k' have 4 tokens but the values 'v' 5"):
+        kind.output_shape(params, [(4, 6), (4, 6), (5, 2)], fail, ("q", "k", "v"))
+    with pytest.raises(SpecError, match="reads \\(tokens, width\\) inputs"):
+        kind.output_shape(params, [(6,), (4, 6), (4, 2)], fail, ("q", "k", "v"))
+    with pytest.raises(SpecError, match="need one width"):
+        kind.output_shape(params, [(4, 6), (4, 4), (4, 2)], fail, ("q", "k", "v"))
