@@ -51,8 +51,8 @@ def check_applicable(graph: nx.DiGraph, ruleset: RuleSet) -> None:
             if refusal is not None:
                 problems.append(refusal)
     if problems:
-        raise DeriveError(f"rule set '{ruleset.name}' covers only {ruleset.description}; use --rules tight",
-                          problems)
+        hint = "" if ruleset.name == "tight" else "; use --rules tight"
+        raise DeriveError(f"rule set '{ruleset.name}' covers only {ruleset.description}{hint}; not covered", problems)
 
 
 def _shifted_maps(graph: nx.DiGraph) -> set[str]:

@@ -4,8 +4,8 @@ Per head j (the j-th block of head_dim columns): S = scale·Q_j K_jᵀ (T × T; 
 A = the row softmax of S, out_j = A V_j; the heads' outputs side by side give (T, heads·d_v). ``scale`` defaults to
 1/√d_k (d_k = q's width / heads), torch's ``nn.MultiheadAttention``. The spec's ``attention`` composite
 (:mod:`boundcalc.spec.attention`) expands into q, k, v token-wise linear layers, this kind and an output linear.
-Its chain-rule rule (a Lipschitz constant on the bounded set it sees) is
-:func:`boundcalc.calculus.attention_rule.softmax_mix_tight` (docs/references.md §3.10).
+It has no chain-rule rule yet, so ``derive`` and the bounds refuse it by name; the rule planned for it (a
+Lipschitz constant on the bounded set it sees) is derived in docs/references.md §3.10.
 """
 from __future__ import annotations
 
