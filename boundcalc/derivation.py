@@ -30,11 +30,22 @@ def get_ruleset(name: str) -> RuleSet:
         raise BoundcalcError(f"unknown rule set {name!r} (known: {', '.join(RULE_SETS)})") from None
 
 
-def data_state(norm: Any, one: Any = sp.S.One) -> State:
-    """The input: the single point X (no parameters yet)."""
+def data_state(norm: Any, one: Any = sp.S.One, token_norm: Any = None) -> State:
+    """The input: the single point X (no parameters yet); ``token_norm`` bounds its largest token's norm
+    (None: not tracked)."""
     zero = one * 0
     return State(width=zero, diameter=zero, image_norm=norm, anchor=norm, lipschitz=one, min_rank=None,
-                 single_point=True, diameter_rule="data: a single point, D = 0")
+                 single_point=True, diameter_rule="data: a single point, D = 0", token_norm=token_norm)
+
+
+#: the kinds whose rules read the largest token norm of their inputs (State.token_norm)
+TOKEN_BOUND_READERS = frozenset({"softmax_mix"})
+
+
+def tracks_token_bound(spec: Spec, graph: nx.DiGraph) -> bool:
+    """Whether the derivation carries the largest-token-norm bound: on (tokens, dim) data, when a layer reads
+    it. Only then does the data symbol B_X enter (and need a value to evaluate)."""
+    return len(spec.data.shape) == 2 and any(a["op"] in TOKEN_BOUND_READERS for _, a in _all_nodes(graph))
 
 
 def check_applicable(graph: nx.DiGraph, ruleset: RuleSet) -> None:
@@ -78,7 +89,8 @@ def derive(spec: Spec, rules: str = "tight", gap: str = "derived", graph: nx.DiG
     check_applicable(graph, ruleset)
     quantities = _RecordingQuantities(spec.symbols)
     quantities.sample_count = spec.data.samples
-    result = compose_scope(graph, data_state(spec.data.norm), ruleset, quantities)
+    token_norm = spec.symbols("B_X") if tracks_token_bound(spec, graph) else None
+    result = compose_scope(graph, data_state(spec.data.norm, token_norm=token_norm), ruleset, quantities)
     m = spec.data.samples
     terms = tuple(
         Term(index=i + 1, layer=ct.local.layer, kind=ct.local.kind, rule=ct.local.rule,
@@ -116,7 +128,8 @@ def compose_numeric(spec: Spec, values: dict[str, float], rules: str = "tight",
     check_applicable(graph, ruleset)
     q = NumericQuantities(spec.symbols, values)
     q.sample_count = spec.data.samples
-    entering = data_state(LogReal.of(q.value(spec.data.norm)), one=LogReal.of(1.0))
+    token_norm = LogReal.of(q.value(spec.symbols("B_X"))) if tracks_token_bound(spec, graph) else None
+    entering = data_state(LogReal.of(q.value(spec.data.norm)), one=LogReal.of(1.0), token_norm=token_norm)
     result = compose_scope(graph, entering, ruleset, q)
     return LogReal.of(result.state.width) / q.value(spec.data.samples)
 

@@ -48,6 +48,7 @@ class DataSummary:
     test: MarginStats | None = None
     margin_grid: MarginGridPoint | None = None   # set when γ was chosen from the training margins
     max_linf: float | None = None                # max_i ‖x_i‖∞ of the training inputs (without a bias coordinate)
+    max_token_norm: float | None = None          # B_X = max_{i,t} ‖x_it‖₂ of (samples, tokens, dim) inputs
 
 
 @dataclass
@@ -172,7 +173,18 @@ def data_summary(model: BoundModel, train: Dataset, test: Dataset | None, percen
         test_stats = margin_stats(margins(forward(graph, test.x, model.weights, model.biases), test.y), percentile,
                                   gamma=train_stats.gamma)
     return DataSummary(train.file, stats.m, frobenius, max_norm, train_stats, test_stats, grid,
-                       max_linf=max_abs(train.x.reshape(stats.m, -1)))
+                       max_linf=max_abs(train.x.reshape(stats.m, -1)), max_token_norm=_max_token_norm(train.x))
+
+
+def _max_token_norm(x) -> float | None:
+    """B_X = max over samples and tokens of ‖x_it‖₂ for (samples, tokens, dim) inputs (None for other data), on
+    x/max|x| and rescaled, as :func:`boundcalc.measure.data.input_stats` forms its norms."""
+    import torch
+
+    if x.dim() != 3:
+        return None
+    scale = max_abs(x.reshape(x.shape[0], -1)) or 1.0
+    return scale * float(torch.linalg.vector_norm(x.to(torch.float64) / scale, dim=2).max())
 
 
 def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSummary | None,
@@ -183,6 +195,8 @@ def evaluate_bounds(model: BoundModel, options: MeasureOptions, *, data: DataSum
     values = {**constants, "delta": delta, **layer_values(model, options, use_init), **model.extra_values}
     if data is not None:
         values.update(m=float(data.m), X_F=data.frobenius, R=data.max_norm, gamma=data.train.gamma)
+        if data.max_token_norm is not None:
+            values["B_X"] = data.max_token_norm
         _check_sample_count(spec, data.m)
     values.update(given)
     _bind_spec_symbols(spec, values)

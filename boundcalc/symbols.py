@@ -32,6 +32,7 @@ GLOBAL_MEANINGS: dict[str, str] = {
     "C2": "universal constant of Maurer's chain rule (value unpublished; kept symbolic)",
     "X_F": "Frobenius norm ‖X‖_F of the m×d data matrix",
     "R": "largest input norm max_i ‖x_i‖",
+    "B_X": "largest token norm of the sequence data, max over samples i and tokens t of ‖x_it‖₂",
     "m": "sample size",
     "delta": "confidence parameter δ",
     "gamma": "margin γ",
@@ -45,7 +46,7 @@ GLOBAL_MEANINGS: dict[str, str] = {
 
 #: names a spec's own expressions may not use: the universal constants, the data norms, and the
 #: per-layer quantity names ``s_…``, ``f_…`` (a spec symbol ``C1`` would silently merge with Maurer's C1)
-RESERVED_NAMES = frozenset({"C1", "C2", "X_F", "R", "Phi_1", "R_inf", "C_Phi"})
+RESERVED_NAMES = frozenset({"C1", "C2", "X_F", "R", "B_X", "Phi_1", "R_inf", "C_Phi"})
 
 
 def reserved_reason(name: str) -> str | None:

@@ -128,16 +128,24 @@ def _apply(graph: nx.DiGraph, name: str, inputs: list[State], ruleset: RuleSet, 
 
 
 def _placeholders(name: str, state: State) -> tuple[State, dict[sp.Symbol, Any]]:
+    """The fork's state as its consumers see it: each non-zero field a fresh symbol, except a token bound that
+    holds no placeholder or recurrence symbol (e.g. a layernorm's output): the attention rule reads it in its
+    gains, which are never rewritten, so it must stay the value itself (docs/references.md §3.10)."""
     mapping: dict[sp.Symbol, Any] = {}
     updates = {}
     for fname in _FIELDS:
         value = getattr(state, fname)
-        if arith.is_zero(value):
+        if value is None or arith.is_zero(value) or (fname == "token_norm" and not _holds_dummies(value)):
             continue
         symbol = sp.Dummy(f"{fname}_{name}", positive=True)
         mapping[symbol] = value
         updates[fname] = symbol
     return state._replace(**updates), mapping
+
+
+def _holds_dummies(value: Any) -> bool:
+    """True when ``value`` contains a composer placeholder or a repeat's recurrence symbol (sympy Dummies)."""
+    return isinstance(value, sp.Basic) and bool(value.atoms(sp.Dummy))
 
 
 def _substitute_linear(state: State, mapping: dict[sp.Symbol, Any]) -> State:

@@ -41,28 +41,29 @@ def solve_repeat(attrs: dict, entering: State, ruleset: RuleSet, q: SymbolicQuan
     u = sp.Symbol(f"{t}'", positive=True, integer=True)
 
     entry_symbols = {f: sp.Dummy(f"E_{f}", positive=True) for f in _ALL}
-    entry_values = {entry_symbols[f]: getattr(entering, f) for f in _ALL}
+    entry_values = {entry_symbols[f]: getattr(entering, f) for f in _ALL if getattr(entering, f) is not None}
     entry = entering._replace(**{f: (sp.S.Zero if arith.is_zero(getattr(entering, f)) else entry_symbols[f])
-                                 for f in _ALL})
+                                 for f in _ALL if getattr(entering, f) is not None})
     first = compose_scope(attrs["body"], entry, ruleset, q, index=sp.Integer(1))
     x1 = first.state
 
     steady_symbols = {f: sp.Dummy(f"P_{f}", positive=True) for f in _ALL}
-    steady_in = x1._replace(**steady_symbols)
+    steady_in = x1._replace(**{f: symbol for f, symbol in steady_symbols.items() if getattr(x1, f) is not None})
     steady = compose_scope(attrs["body_steady"], steady_in, ruleset, q, index=t)
     if steady.state.min_rank != x1.min_rank:
         raise DeriveError(f"repeat {repeat.name}: the running minimum rank changes with the index "
                           f"({x1.min_rank} then {steady.state.min_rank}); with rule set '{ruleset.name}' give "
                           "the body a rank that does not depend on the index, or a numeric count")
 
-    M, c = _affine_map(steady.state, steady_symbols)
+    linear = _present(x1, steady.state)
+    M, c = _affine_map(steady.state, steady_symbols, linear)
     closed: dict[str, sp.Expr] = {}
     for k in _triangular_order(M, repeat.name):
         closed[k] = _solve_field(k, M, c, closed, getattr(x1, k), t, j, u)
 
     def at(expr: sp.Expr, iteration: sp.Expr) -> sp.Expr:
         """Replace steady placeholders by the closed forms at ``iteration`` (= t − 1)."""
-        return expr.xreplace({steady_symbols[l]: closed[l].xreplace({j: iteration}) for l in LINEAR_FIELDS})
+        return expr.xreplace({steady_symbols[l]: closed[l].xreplace({j: iteration}) for l in linear})
 
     gain_t = arith.canonical(arith.mul(*steady.input_factors))
     tail = _product(gain_t, t, u, sp.Integer(2), n)
@@ -72,27 +73,32 @@ def solve_repeat(attrs: dict, entering: State, ruleset: RuleSet, q: SymbolicQuan
                                term.local.diameter_rule))
     terms += _steady_terms(steady.terms, at, gain_t, t, u, n)
 
-    fields = {k: closed[k].xreplace({j: n}) for k in LINEAR_FIELDS}
+    fields = {k: closed[k].xreplace({j: n}) if k in linear else None for k in LINEAR_FIELDS}
     gain = arith.mul(*first.input_factors, tail)
     state = x1._replace(width=None, diameter_rule=steady.state.diameter_rule, **fields)
 
     def enter(expr: Any) -> Any:
         return expr.xreplace(entry_values) if isinstance(expr, sp.Basic) else expr
 
-    state = state._replace(**{k: enter(getattr(state, k)) for k in LINEAR_FIELDS})
+    state = state._replace(**{k: enter(getattr(state, k)) for k in linear})
     terms = [LocalTerm(tm.layer, tm.kind, enter(tm.expr), tm.rule, tm.diameter_rule) for tm in terms]
     return Transfer(state=state, gains=(enter(gain),), terms=tuple(terms))
 
 
-def _affine_map(state: State, symbols: dict[str, sp.Expr]) -> tuple[dict, dict]:
-    """The steady body as an affine map of its entering fields: M[k][l] = ∂x_k/∂x_l and c[k] = x_k at zero
-    input, as expressions of the index."""
+def _present(*states: State) -> tuple[str, ...]:
+    """The linear fields every one of ``states`` bounds (the token bound is None where nothing tracks it)."""
+    return tuple(f for f in LINEAR_FIELDS if all(getattr(s, f) is not None for s in states))
+
+
+def _affine_map(state: State, symbols: dict[str, sp.Expr], linear: tuple[str, ...]) -> tuple[dict, dict]:
+    """The steady body as an affine map of its entering fields ``linear``: M[k][l] = ∂x_k/∂x_l and c[k] = x_k at
+    zero input, as expressions of the index."""
     zero = {s: 0 for s in symbols.values()}
     M: dict[str, dict[str, sp.Expr]] = {}
     c: dict[str, sp.Expr] = {}
-    for k in LINEAR_FIELDS:
+    for k in linear:
         expr = sp.sympify(getattr(state, k))
-        M[k] = {l: sp.diff(expr, symbols[l]) for l in LINEAR_FIELDS}
+        M[k] = {l: sp.diff(expr, symbols[l]) for l in linear}
         c[k] = arith.canonical(expr.xreplace(zero))
     return M, c
 

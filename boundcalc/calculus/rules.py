@@ -137,6 +137,16 @@ def _shared_width(node: Node) -> tuple[Any, str, str]:
     return node.out_shape[-1], "d_out", "'s argument with one W shared by the tokens, §3.9"
 
 
+def token_bound(combine: Callable[..., Any], *bounds: Any) -> Any:
+    """``combine(*bounds)``: a layer's bound on the largest token norm from its inputs' (State.token_norm);
+    None when any input has none (nothing tracks it, or the samples are not sequences)."""
+    return None if any(b is None for b in bounds) else combine(*bounds)
+
+
+#: the kinds whose affine rule acts per token on a (T, d) input: ‖W x_t + b‖₂ ≤ s·B + c
+_TOKEN_AFFINE = frozenset({"linear", "layernorm"})
+
+
 # -- linear maps with parameters ------------------------------------------------------------------
 def _linear_common(node: Node, q: SymbolicQuantities, x: State, diameter: Any, diameter_rule: str,
                    min_rank: Any) -> Transfer:
@@ -163,6 +173,8 @@ def _linear_common(node: Node, q: SymbolicQuantities, x: State, diameter: Any, d
         min_rank=min_rank,
         single_point=False,
         diameter_rule=f"image-norm: D ≤ 2·‖W‖₂·N(Z_in) at {node.name} (rank-free, tight)",
+        token_norm=(token_bound(lambda b: arith.mul(s, b), x.token_norm)
+                    if node.op in _TOKEN_AFFINE and shared_tokens(node) is not None else None),
     )
     return Transfer(state=state, gains=(arith.mul(q.C1, s),), terms=tuple(terms))
 
@@ -216,7 +228,8 @@ def affine_tight(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Tran
     tokens = shared_tokens(node)
     shift = arith.mul(arith.sqrt(m if tokens is None else arith.mul(m, q.value(tokens))), c)
     image_norm = arith.add(transfer.state.image_norm, shift)
-    state = transfer.state._replace(image_norm=image_norm, diameter=arith.mul(2, image_norm))
+    state = transfer.state._replace(image_norm=image_norm, diameter=arith.mul(2, image_norm),
+                                    token_norm=token_bound(lambda b: arith.add(b, c), transfer.state.token_norm))
     bias_term = LocalTerm(node.name, "anchor", arith.mul(c, arith.sqrt(arith.mul(m, q.value(output_width(node))))),
                           rule="bias part of G(F(y0)): ‖b‖₂·E‖Γ·1‖₂ ≤ c·√(m·h_out)")
     return Transfer(state=state, gains=transfer.gains, terms=transfer.terms + (bias_term,))
@@ -243,8 +256,10 @@ def normalised(node: Node, q: SymbolicQuantities, x: State, rho: Any) -> State:
       data-independent bound that replaces ρ·N(Z);
     - diameter: D ≤ 2·√(m·h) likewise (0 while Z is the single point X);
     - anchor: ‖N(y0)‖ ≤ ρ·‖y0‖ (N(0) = 0, so a zero anchor stays zero); for the single point X, ‖N(X)‖ ≤ √(m·h);
+    - token bound: every token of N(z) has norm < √d, whatever z;
     - Lipschitz constant: times ρ. Every field is linear in the entering ones, as the composer needs."""
     cap = arith.sqrt(arith.mul(q.value(output_width(node)), q.samples()))
+    per_token = token_bound(lambda _: arith.sqrt(q.value(node.out_shape[-1])), x.token_norm)
     return x._replace(
         width=None,
         diameter=x.diameter if x.single_point else arith.mul(2, cap),
@@ -253,6 +268,7 @@ def normalised(node: Node, q: SymbolicQuantities, x: State, rho: Any) -> State:
         lipschitz=arith.mul(rho, x.lipschitz),
         diameter_rule=f"LayerNorm at {node.name}: each token of its normalised image has norm < √d, so "
                       "D ≤ 2·√(m·T·d) (§3.9)",
+        token_norm=per_token,
     )
 
 
@@ -276,11 +292,26 @@ def elementwise(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Trans
     (x,) = inputs
     rho = activation_lipschitz(node, q)
     state = x._replace(diameter=arith.mul(rho, x.diameter), image_norm=arith.mul(rho, x.image_norm),
-                       anchor=arith.mul(rho, x.anchor), lipschitz=arith.mul(rho, x.lipschitz), width=None)
+                       anchor=arith.mul(rho, x.anchor), lipschitz=arith.mul(rho, x.lipschitz), width=None,
+                       token_norm=_map_token_bound(node, q, x.token_norm, rho))
     shift = zero_image_shift(node, q)
     if shift is not None:
         state = state._replace(image_norm=arith.add(state.image_norm, shift), anchor=arith.add(state.anchor, shift))
     return Transfer(state=state, gains=(rho,))
+
+
+def _map_token_bound(node: Node, q: SymbolicQuantities, bound: Any, rho: Any) -> Any:
+    """The token bound after a parameter-free map: ρ·B + |φ(0)|·√d for a coordinate-wise map on (T, d) samples
+    (each coordinate moves by at most ρ times its own size, plus |φ(0)|); None for anything else (token_mean,
+    flatten, pooling: the samples are no longer sequences of the same tokens)."""
+    kind = OPS[node.op]
+    if bound is None or not kind.flags.pointwise or kind.flags.reshape or len(node.out_shape) != 2:
+        return None
+    scaled = arith.mul(rho, bound)
+    c = kind.at_zero(node.params)
+    if sp.sympify(c).is_zero:
+        return scaled
+    return arith.add(scaled, arith.mul(abs(q.value(c)), arith.sqrt(q.value(node.out_shape[-1]))))
 
 
 def zero_image_shift(node: Node, q: SymbolicQuantities) -> Any:
@@ -303,7 +334,8 @@ def zero_image_shift(node: Node, q: SymbolicQuantities) -> Any:
 
 
 def residual_add(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Transfer:
-    """Z = Z_a + Z_b: the sup of a sum is at most the sum of sups, for G, D, N, the anchor and L."""
+    """Z = Z_a + Z_b: the sup of a sum is at most the sum of sups, for G, D, N, the anchor, L and the token
+    bound (‖a_t + b_t‖ ≤ ‖a_t‖ + ‖b_t‖)."""
     return _branch_sums(inputs, f"sum of the branch diameters at {node.name}")
 
 
@@ -311,7 +343,8 @@ def channel_concat(node: Node, q: SymbolicQuantities, inputs: list[State]) -> Tr
     """Z = [Z_a; Z_b] (stacked along channels): Z lies in the product set Z_a × Z_b, whose width is exactly
     G_a + G_b (the Gaussian matrix splits into independent blocks Γ_a, Γ_b and the sup over a product set is
     the sum of the sups), so G ≤ G_a + G_b with gain 1 per branch. D ≤ √(D_a² + D_b²), N ≤ √(N_a² + N_b²),
-    ‖y0‖ = √(‖y0_a‖² + ‖y0_b‖²) and L ≤ √(L_a² + L_b²) (Pythagoras over the blocks); each is bounded by the
+    ‖y0‖ = √(‖y0_a‖² + ‖y0_b‖²), L ≤ √(L_a² + L_b²) and a token's norm ≤ √(B_a² + B_b²) (Pythagoras over the
+    blocks; at most max(B_a, B_b) when the tokens are stacked instead); each is bounded by the
     sum (√(a² + b²) ≤ a + b), which the composer needs: its fork factoring and repeat recurrences take every
     state field linear in the fields entering it (docs/references.md §3.3)."""
     return _branch_sums(inputs, f"sum of the branch diameters at {node.name} (concat: √ of the sum of squares "
@@ -328,6 +361,7 @@ def _branch_sums(inputs: list[State], diameter_rule: str) -> Transfer:
         min_rank=None,
         single_point=all(x.single_point for x in inputs),
         diameter_rule=diameter_rule,
+        token_norm=token_bound(arith.add, *(x.token_norm for x in inputs)),
     )
     return Transfer(state=state, gains=tuple(1 for _ in inputs))
 

@@ -10,7 +10,10 @@ unnormalised, i.e. not divided by m):
   0 once a bias-free linear layer has been applied);
 * ``lipschitz``  Lipschitz constant of the map from the input to here, over the whole class;
 * ``min_rank``   the smallest rank bound so far (used only by Lemma 5 of Pinto et al.; None = none yet);
-* ``single_point`` True while no parameter has been applied (Z = {X}, so G = D = 0).
+* ``single_point`` True while no parameter has been applied (Z = {X}, so G = D = 0);
+* ``token_norm``  sup over Z of the largest per-token ℓ2 norm of one sample, for (tokens, dim) samples: what
+  the attention rule reads (docs/references.md §3.10). None where nothing needs it (no attention in the graph)
+  or where the samples are no longer sequences; every rule that does not bound it returns None.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from typing import NamedTuple
 from boundcalc.calculus.arith import Value
 
 #: state fields that rules combine linearly (what symbolic repeats solve as a recurrence)
-LINEAR_FIELDS = ("diameter", "image_norm", "anchor", "lipschitz")
+LINEAR_FIELDS = ("diameter", "image_norm", "anchor", "lipschitz", "token_norm")
 
 
 class State(NamedTuple):
@@ -32,6 +35,7 @@ class State(NamedTuple):
     min_rank: Value | None
     single_point: bool
     diameter_rule: str
+    token_norm: Value | None = None
 
 
 @dataclass(frozen=True)

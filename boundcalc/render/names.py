@@ -6,7 +6,7 @@ import sympy as sp
 from boundcalc.render.escape import tex_math_name, tex_text
 
 _FIXED = {"X_F": r"\lVert X\rVert_F", "C1": "C_1", "C2": "C_2", "gamma": r"\gamma", "delta": r"\delta",
-          "R": "R", "m": "m", "Γ": r"\Gamma", "Ξ": r"\Xi", "Ĝ_S": r"\hat{\mathcal G}_S"}
+          "R": "R", "B_X": "B_X", "m": "m", "Γ": r"\Gamma", "Ξ": r"\Xi", "Ĝ_S": r"\hat{\mathcal G}_S"}
 
 
 def latex_name(name: str) -> str:

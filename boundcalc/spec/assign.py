@@ -81,7 +81,7 @@ def check_measured(values: dict[str, int | float], spec_data_names: frozenset[st
                                  "the spec's own sizes and symbols")
         if name in ("C1", "C2"):
             raise BoundcalcError(f"--set {name}: give Maurer's constants with --const {name}=…")
-        if has_data and name in ("X_F", "R"):
+        if has_data and name in ("X_F", "R", "B_X"):
             raise BoundcalcError(f"--set {name}: the input norms are measured from --data; it cannot be --set too")
         if name == "delta" and name in spec_data_names:
             raise BoundcalcError("--set delta: give the confidence parameter with --delta")
