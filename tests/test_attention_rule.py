@@ -2,6 +2,8 @@
 (docs/references.md §3.10): every value checked against a form worked out by hand, never the code's own output."""
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import sympy as sp
 
 import boundcalc
@@ -84,3 +86,124 @@ def test_a_symbolic_repeat_solves_the_token_bound_as_a_recurrence():
         hand = 1.5 + 2.0 * sum(values.values())
         at_n = got.subs(by_name["L"], n).doit().xreplace(values)
         assert abs(float(at_n.subs({by_name["d"]: 4.0, B: 1.5})) - hand) < 1e-9
+
+
+def _mix_node(T: int, width: int, heads: int):
+    from boundcalc.calculus.rules import Node
+
+    return Node(name="mix", base="mix", op="softmax_mix", params={"heads": sp.Integer(heads), "causal": False,
+                "scale": None}, index=None, out_shape=(T, width), in_shapes=((T, width),) * 3)
+
+
+def _numeric_state(token_norm: float, anchor: float = 0.0, lipschitz: float = 1.0):
+    from boundcalc.calculus.state import State
+
+    return State(width=1.0, diameter=1.0, image_norm=1.0, anchor=anchor, lipschitz=lipschitz, min_rank=None,
+                 single_point=False, diameter_rule="", token_norm=token_norm)
+
+
+def test_softmax_mix_constants_on_a_tiny_case_by_hand():
+    """T = 4, width 4, 2 heads (d_k = 2, scale 1/√2), B_q = 1.5, B_k = 0.5, B_v = 2, m = 3:
+    L = √4·√(1 + (1/2)·4·(2.25 + 0.25)/2) = 2·√3.5; token bound √2·2; image norm √(3·4)·2√2 = √96;
+    diameter 2·√96; anchor √T·0.7 = 1.4; Lipschitz L·(1 + 2 + 3)."""
+    from boundcalc.calculus.attention_rule import softmax_mix_tight
+    from boundcalc.calculus.rules import NumericQuantities
+    from boundcalc.symbols import SymbolTable
+
+    q = NumericQuantities(SymbolTable(), {"C1": 1.0, "C2": 1.0})
+    q.sample_count = 3
+    inputs = [_numeric_state(1.5, lipschitz=1.0), _numeric_state(0.5, lipschitz=2.0),
+              _numeric_state(2.0, anchor=0.7, lipschitz=3.0)]
+    out = softmax_mix_tight(_mix_node(4, 4, 2), q, inputs)
+    L = 2 * 3.5 ** 0.5
+    assert out.gains == pytest.approx((L, L, L), rel=1e-12)
+    assert out.state.token_norm == pytest.approx(2 * 2 ** 0.5, rel=1e-12)
+    assert out.state.image_norm == pytest.approx(96 ** 0.5, rel=1e-12)
+    assert out.state.diameter == pytest.approx(2 * 96 ** 0.5, rel=1e-12)
+    assert out.state.anchor == pytest.approx(1.4, rel=1e-12)
+    assert out.state.lipschitz == pytest.approx(6 * L, rel=1e-12)
+    assert out.terms == ()
+
+
+def test_softmax_mix_constant_exceeds_the_largest_numerical_slope():
+    """The constant against plain numpy: for random pairs (Q, K, V), (Q′, K′, V′) with tokens on the spheres of
+    radii B_q, B_k, B_v (and random nearby pairs), ‖φ(·) − φ(·′)‖_F / ‖Δ‖_F never exceeds L = √T·√(1 +
+    scale²·B_v²·(B_q² + B_k²)/2); 1 head, causal or not."""
+    rng = np.random.default_rng(0)
+    T, w, B = 5, 3, (2.0, 1.5, 1.0)
+    scale = 1 / np.sqrt(w)
+    L = np.sqrt(T) * np.sqrt(1 + scale ** 2 * B[2] ** 2 * (B[0] ** 2 + B[1] ** 2) / 2)
+
+    def mix(Q, K, V, causal):
+        S = scale * Q @ K.T
+        if causal:
+            S = np.where(np.triu(np.ones((T, T), bool), 1), -np.inf, S)
+        A = np.exp(S - S.max(axis=1, keepdims=True))
+        return (A / A.sum(axis=1, keepdims=True)) @ V
+
+    def on_spheres():
+        Z = rng.normal(size=(3, T, w))
+        return [b * z / np.linalg.norm(z, axis=1, keepdims=True) for b, z in zip(B, Z)]
+
+    worst = 0.0
+    for trial in range(3000):
+        a = on_spheres()
+        b = on_spheres() if trial % 2 else [x + 1e-4 * rng.normal(size=x.shape) for x in a]
+        b = [x * np.minimum(1, r / np.linalg.norm(x, axis=1, keepdims=True)) for x, r in zip(b, B)]
+        causal = trial % 3 == 0
+        delta = np.sqrt(sum(np.sum((x - y) ** 2) for x, y in zip(a, b)))
+        worst = max(worst, np.linalg.norm(mix(*a, causal) - mix(*b, causal)) / delta)
+    assert 0.2 * L < worst <= L
+
+
+def test_derive_layernorm_then_attention_shows_sqrt_T_by_hand():
+    """LN (ε = 1, no affine) → attention (1 head, no biases) → token_mean → head, by hand: after N the tokens
+    have norm ≤ √d and the single point has norm √(m·T·d); q, k, v add first-layer terms f·√d·√(m·T·d) and
+    token bounds s·√d; the mix has L = √T·√(1 + s_v²·d·(s_q² + s_k²)/2) (scale² = 1/d), image √(m·T)·s_v·√d;
+    the output linear adds C2·2·√(m·T·d)·s_v·f_o·√d; token_mean divides by √T; the head adds
+    C2·2·s_o·√(m·d)·s_v·f_head·√k."""
+    spec = boundcalc.parse_spec(HEAD + "  - {op: layernorm, name: ln, eps: 1, affine: false}\n"
+                                "  - {op: attention, name: att, heads: 1, dim: d, bias: false}\n"
+                                "  - token_mean\n  - {op: linear, name: head, out: k}\n")
+    C1, C2, m, T, d, k = _syms("C1 C2 m T d k")
+    s_q, s_k, s_v, s_o, f_q, f_k, f_v, f_o, s_h, f_h = _syms(
+        "s_att.q s_att.k s_att.v s_att f_att.q f_att.k f_att.v f_att s_head f_head")
+    L = sp.sqrt(T) * sp.sqrt(1 + s_v ** 2 * d * (s_q ** 2 + s_k ** 2) / 2)
+    mix_width = L * (f_q + f_k + f_v) * sp.sqrt(d) * sp.sqrt(m * T * d)
+    out_width = C1 * s_o * mix_width + C2 * 2 * sp.sqrt(m * T * d) * s_v * f_o * sp.sqrt(d)
+    hand = (C1 * s_h * out_width / sp.sqrt(T) + C2 * 2 * s_o * sp.sqrt(m * d) * s_v * f_h * sp.sqrt(k)) / m
+    derived = boundcalc.derive(spec).complexity
+    values = dict(zip((C1, C2, m, T, d, k, s_q, s_k, s_v, s_o, f_q, f_k, f_v, f_o, s_h, f_h),
+                      (1.3, 0.7, 50, 16, 4, 3, 0.9, 1.1, 0.8, 1.2, 1.5, 1.7, 1.4, 2.0, 0.6, 1.0)))
+    by_name = {str(x): x for x in derived.free_symbols}
+    assert set(by_name) == {str(x) for x in values}
+    got = float(derived.xreplace({by_name[str(x)]: v for x, v in values.items()}))
+    assert got == pytest.approx(float(hand.xreplace(values)), rel=1e-12)
+
+
+RAW_STREAM = HEAD + ("  - repeat:\n      name: blocks\n      count: L\n      index: t\n      body:\n"
+                     "        - {op: attention, name: att, heads: 1, dim: d}\n"
+                     "        - {op: add, name: res, inputs: [att, input]}\n"
+                     "  - token_mean\n  - {op: linear, name: head, out: k}\n")
+
+
+def test_attention_on_the_raw_stream_of_a_symbolic_repeat_is_refused_with_the_reason(tmp_path):
+    """B_q then depends on the repeat's entering token bound, and L is not linear in it: one error line, exit 2;
+    with a numeric count (unrolled) the same network derives, √T in its closed form."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "raw.yaml"
+    path.write_text(RAW_STREAM)
+    run = subprocess.run([sys.executable, "-m", "boundcalc", "derive", str(path)], capture_output=True, text=True)
+    assert run.returncode == 2 and run.stdout == ""
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("error: layer att.mix[1]: softmax_mix") and "symbolic repeat" in line
+    unrolled = boundcalc.derive(boundcalc.parse_spec(RAW_STREAM, values={"L": 2})).complexity
+    assert "T" in {str(x) for x in unrolled.free_symbols} and "B_X" in {str(x) for x in unrolled.free_symbols}
+
+
+def test_as_printed_still_refuses_attention():
+    spec = boundcalc.parse_spec(HEAD + "  - {op: attention, name: att, heads: 1, dim: d}\n")
+    with pytest.raises(boundcalc.errors.DeriveError):
+        boundcalc.derive(spec, rules="as_printed")

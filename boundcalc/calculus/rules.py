@@ -20,6 +20,7 @@ from typing import Any
 import sympy as sp
 
 from boundcalc.calculus import arith
+from boundcalc.calculus.attention_rule import softmax_mix_tight
 from boundcalc.calculus.minimum import running_min
 from boundcalc.calculus.state import LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
@@ -410,7 +411,7 @@ TIGHT = RuleSet(
     description="best valid rule per op: rank-free image-norm diameter D ≤ 2·N, residual adds, conv as a "
                 "linear operator",
     rules={"linear": affine_tight, "conv2d": affine_tight, "batchnorm": affine_tight, "add": residual_add,
-           "concat": channel_concat, "layernorm": layernorm_tight},
+           "concat": channel_concat, "layernorm": layernorm_tight, "softmax_mix": softmax_mix_tight},
     maps_by_flag=True,
 )
 AS_PRINTED = RuleSet(

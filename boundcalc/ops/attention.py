@@ -4,8 +4,9 @@ Per head j (the j-th block of head_dim columns): S = scale·Q_j K_jᵀ (T × T; 
 A = the row softmax of S, out_j = A V_j; the heads' outputs side by side give (T, heads·d_v). ``scale`` defaults to
 1/√d_k (d_k = q's width / heads), torch's ``nn.MultiheadAttention``. The spec's ``attention`` composite
 (:mod:`boundcalc.spec.attention`) expands into q, k, v token-wise linear layers, this kind and an output linear.
-It has no chain-rule rule yet, so ``derive`` and the bounds refuse it by name; the rule planned for it (a
-Lipschitz constant on the bounded set it sees) is derived in docs/references.md §3.10.
+Its chain-rule rule (a Lipschitz constant on the bounded set it sees) is
+:func:`boundcalc.calculus.attention_rule.softmax_mix_tight` (docs/references.md §3.10); the registry's bounds
+refuse it.
 """
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ class SoftmaxMix(OpKind):
     summary = ("attention's mixing of v by softmax(scale·q kᵀ) per head, inputs: [q, k, v] of (tokens, width); "
                "causal masks s > t")
     name_prefix = "mix"
+    assumption = ("softmax_mix layers (derived, docs/references.md §3.10): on inputs whose tokens have norms ≤ B_q, "
+                  "B_k, B_v (bounds carried from the data's B_X = max ‖x_it‖₂ through each layer), the mix is "
+                  "L-Lipschitz with L = √T·√(1 + scale²·B_v²·(B_q² + B_k²)/2) (A row-stochastic: ‖A‖₂ ≤ √T; the "
+                  "softmax's Jacobian has ‖J δ‖₁ ≤ ‖δ‖₂/√2); gain L per input (Sudakov–Fernique on the product "
+                  "set of q, k, v), image tokens of norm ≤ √heads·B_v; refused where a token bound depends on a "
+                  "symbolic repeat's entering state")
     example = ((3, 4), ({"op": "linear", "name": "a", "out": 4},
                         {"op": "softmax_mix", "heads": 2, "inputs": ["a", "a", "input"]}))
 
