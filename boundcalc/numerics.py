@@ -160,6 +160,8 @@ class _LogEvaluator:
         if isinstance(expr, sp.Abs):
             sign, logabs = self.eval(expr.args[0], env)
             return (abs(sign), logabs)
+        if isinstance(expr, sp.erf):       # gelu's constant (1 + erf 1)/2 + 1/(e√π); erf is bounded by 1
+            return signed_log(math.erf(self.scalar(expr.args[0], env)))
         if isinstance(expr, (sp.floor, sp.ceiling)):
             x = self.scalar(expr.args[0], env)
             return signed_log(float(math.floor(x) if isinstance(expr, sp.floor) else math.ceil(x)))

@@ -207,3 +207,62 @@ def test_as_printed_still_refuses_attention():
     spec = boundcalc.parse_spec(HEAD + "  - {op: attention, name: att, heads: 1, dim: d}\n")
     with pytest.raises(boundcalc.errors.DeriveError):
         boundcalc.derive(spec, rules="as_printed")
+
+
+def test_bundled_transformer_closed_form_equals_the_unrolled_derivation():
+    """specs/transformer.yaml (pre-norm blocks, depth L and tokens T symbols) derives; its closed form at L = 1..3
+    equals the unrolled derivation's, with T in it; B_X is not: every attention reads a layernorm's output, whose
+    token bound ‖γ‖∞·√h + ‖β‖₂ does not depend on the data."""
+    import math
+    from pathlib import Path
+
+    from boundcalc.numerics import log_value
+    from tests.conftest import evaluate, random_values
+
+    path = Path(__file__).resolve().parents[1] / "specs" / "transformer.yaml"
+    closed = boundcalc.derive(boundcalc.load_spec(path)).complexity
+    names = {str(x) for x in closed.free_symbols}
+    assert {"T", "L"} <= names and "B_X" not in names
+    L = next(x for x in closed.free_symbols if str(x) == "L")
+    for count in (1, 2, 3):
+        unrolled = boundcalc.derive(boundcalc.load_spec(path, values={"L": count})).complexity
+        at_count = closed.xreplace({L: count}).doit()
+        values = random_values(at_count, unrolled, seed=count)
+        want = evaluate(unrolled, values)
+        assert evaluate(at_count, values) == pytest.approx(want, rel=1e-9)
+        sign, log = log_value(closed, {**{str(k): v for k, v in values.items()}, "L": count})
+        assert sign == 1 and math.exp(log) == pytest.approx(want, rel=1e-9)
+
+
+def test_evaluate_fills_B_X_from_the_data_and_the_tight_bound_applies(tmp_path):
+    """An nn.MultiheadAttention checkpoint, attention read straight from the data (no layernorm): B_X enters, and
+    evaluate fills it with max over samples and tokens of ‖x_it‖₂ (numpy), and the tight bound applies, finite."""
+    import math
+
+    import torch
+    from safetensors.torch import save_file
+
+    from boundcalc.evaluate import evaluate_checkpoint
+    from boundcalc.measure.checkpoint import open_checkpoint
+    from boundcalc.measure.data import Dataset
+    from boundcalc.measure.quantities import MeasureOptions
+
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(4, 2, batch_first=True).double().eval()
+    head = torch.nn.Linear(4, 3, bias=False).double()
+    tensors = {f"mha.{n}": t for n, t in mha.state_dict().items()} | {"head.weight": head.weight.detach()}
+    save_file({n: t.contiguous().clone() for n, t in tensors.items()}, tmp_path / "m.safetensors")
+    (tmp_path / "s.yaml").write_text("data: {samples: m, tokens: 5, dim: 4}\nlayers:\n"
+                                     "  - {op: attention, name: att, heads: 2, dim: 4, param: mha}\n"
+                                     "  - token_mean\n  - {op: linear, name: head, out: 3, param: head.weight}\n"
+                                     "loss: {margin: gamma}\n")
+    x = 3 * torch.randn(30, 5, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        y = head(mha(x, x, x, need_weights=False)[0].mean(dim=1)).argmax(dim=1)
+    result = evaluate_checkpoint(boundcalc.load_spec(tmp_path / "s.yaml"), open_checkpoint(tmp_path / "m.safetensors"),
+                                 MeasureOptions(), train=Dataset("train", x, y), test=None, percentile=10,
+                                 constants={"C1": 1.0, "C2": 1.0}, delta=0.05, biases="keep")
+    want = float(np.linalg.norm(x.numpy(), axis=2).max())
+    assert result.data.max_token_norm == pytest.approx(want, rel=1e-12)
+    (tight,) = [b for b in result.bounds if b.key == "pinto2024_tight"]
+    assert tight.applies and math.isfinite(tight.complexity) and tight.complexity > 0
