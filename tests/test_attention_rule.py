@@ -266,3 +266,18 @@ def test_evaluate_fills_B_X_from_the_data_and_the_tight_bound_applies(tmp_path):
     assert result.data.max_token_norm == pytest.approx(want, rel=1e-12)
     (tight,) = [b for b in result.bounds if b.key == "pinto2024_tight"]
     assert tight.applies and math.isfinite(tight.complexity) and tight.complexity > 0
+
+
+def test_two_heads_can_reach_sqrt_heads_times_B_v():
+    """v_1 = (B, 0), v_2 = (0, B) (both of norm B); scores that send head 1 to token 1 and head 2 to token 2 give an
+    output token of norm ≈ √2·B: the token bound √heads·B_v is needed (B_v alone is not a bound)."""
+    import torch
+
+    from boundcalc.ops import OPS
+
+    B = 3.0
+    v = torch.tensor([[[B, 0.0], [0.0, B]]], dtype=torch.float64)
+    q = torch.tensor([[[1.0, 1.0], [1.0, 1.0]]], dtype=torch.float64)   # head j scores key j high: token j
+    k = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)
+    out = OPS["softmax_mix"].forward("m", {"heads": 2, "causal": False, "scale": 40}, [q, k, v])[0].numpy()
+    assert np.linalg.norm(out[0]) > 0.999 * np.sqrt(2) * B
