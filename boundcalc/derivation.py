@@ -13,7 +13,8 @@ import sympy as sp
 from boundcalc.bound import GAP_FORMS, Bound, Term
 from boundcalc.calculus import arith
 from boundcalc.calculus.compose import compose_scope
-from boundcalc.calculus.rules import RULE_SETS, TOKEN_WISE_ASSUMPTION, NumericQuantities, RuleSet, SymbolicQuantities
+from boundcalc.calculus.quantities import NumericQuantities, SymbolicQuantities
+from boundcalc.calculus.rules import RULE_SETS, TOKEN_WISE_ASSUMPTION, RuleSet
 from boundcalc.calculus.state import State
 from boundcalc.domain import spec_domain
 from boundcalc.errors import BoundcalcError, DeriveError
@@ -22,6 +23,7 @@ from boundcalc.numerics import LogReal
 from boundcalc.ops import LIPSCHITZ_MAPS, OPS
 from boundcalc.spec.load import Repeat, Spec
 from boundcalc.symbols import describe
+
 
 def get_ruleset(name: str) -> RuleSet:
     try:
@@ -38,14 +40,11 @@ def data_state(norm: Any, one: Any = sp.S.One, token_norm: Any = None) -> State:
                  single_point=True, diameter_rule="data: a single point, D = 0", token_norm=token_norm)
 
 
-#: the kinds whose rules read the largest token norm of their inputs (State.token_norm)
-TOKEN_BOUND_READERS = frozenset({"softmax_mix"})
-
-
 def tracks_token_bound(spec: Spec, graph: nx.DiGraph) -> bool:
     """Whether the derivation carries the largest-token-norm bound: on (tokens, dim) data, when a layer reads
     it. Only then does the data symbol B_X enter (and need a value to evaluate)."""
-    return len(spec.data.shape) == 2 and any(a["op"] in TOKEN_BOUND_READERS for _, a in _all_nodes(graph))
+    return len(spec.data.shape) == 2 and any(OPS[a["op"]].flags.reads_token_bound for _, a in _all_nodes(graph)
+                                               if a["op"] in OPS)
 
 
 def check_applicable(graph: nx.DiGraph, ruleset: RuleSet) -> None:

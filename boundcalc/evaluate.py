@@ -20,7 +20,7 @@ import sympy as sp
 
 from boundcalc.bounds import REGISTRY, Applied, NetworkView
 from boundcalc.bounds.base import STATUS_MEANING, NotApplicable, PriorBound
-from boundcalc.calculus.rules import SymbolicQuantities
+from boundcalc.calculus.quantities import SymbolicQuantities
 from boundcalc.declared import outside_declared_class
 from boundcalc.errors import BoundcalcError
 from boundcalc.margin_grid import MarginGridPoint, grid_point

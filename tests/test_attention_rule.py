@@ -8,7 +8,8 @@ import sympy as sp
 
 import boundcalc
 from boundcalc.calculus.compose import compose_scope
-from boundcalc.calculus.rules import TIGHT, SymbolicQuantities
+from boundcalc.calculus.rules import TIGHT
+from boundcalc.calculus.quantities import SymbolicQuantities
 from boundcalc.derivation import data_state
 from boundcalc.graph import build_graph
 
@@ -89,7 +90,7 @@ def test_a_symbolic_repeat_solves_the_token_bound_as_a_recurrence():
 
 
 def _mix_node(T: int, width: int, heads: int):
-    from boundcalc.calculus.rules import Node
+    from boundcalc.calculus.quantities import Node
 
     return Node(name="mix", base="mix", op="softmax_mix", params={"heads": sp.Integer(heads), "causal": False,
                 "scale": None}, index=None, out_shape=(T, width), in_shapes=((T, width),) * 3)
@@ -107,7 +108,7 @@ def test_softmax_mix_constants_on_a_tiny_case_by_hand():
     L = √4·√(1 + (1/2)·4·(2.25 + 0.25)/2) = 2·√3.5; token bound √2·2; image norm √(3·4)·2√2 = √96;
     diameter 2·√96; anchor √T·0.7 = 1.4; Lipschitz L·(1 + 2 + 3)."""
     from boundcalc.calculus.attention_rule import softmax_mix_tight
-    from boundcalc.calculus.rules import NumericQuantities
+    from boundcalc.calculus.quantities import NumericQuantities
     from boundcalc.symbols import SymbolTable
 
     q = NumericQuantities(SymbolTable(), {"C1": 1.0, "C2": 1.0})

@@ -20,8 +20,8 @@ import networkx as nx
 import sympy as sp
 
 from boundcalc.calculus.compose import node_context
-from boundcalc.calculus.rules import output_width
-from boundcalc.calculus.rules import SymbolicQuantities, activation_lipschitz
+from boundcalc.calculus.quantities import SymbolicQuantities, output_width
+from boundcalc.calculus.rules import activation_lipschitz
 from boundcalc.graph.build import INPUT, build_graph
 from boundcalc.ops import OPS, WEIGHT_OPS
 from boundcalc.spec.load import Spec

@@ -27,7 +27,7 @@ from boundcalc.errors import DeriveError
 from boundcalc.ops.attention import mix_scale
 
 if TYPE_CHECKING:
-    from boundcalc.calculus.rules import Node, SymbolicQuantities
+    from boundcalc.calculus.quantities import Node, SymbolicQuantities
 
 
 def mix_lipschitz(tokens: Any, scale: Any, b_q: Any, b_k: Any, b_v: Any) -> Any:

@@ -20,7 +20,8 @@ import networkx as nx
 import sympy as sp
 
 from boundcalc.calculus import arith
-from boundcalc.calculus.rules import Node, RuleSet, SymbolicQuantities
+from boundcalc.calculus.quantities import Node, SymbolicQuantities
+from boundcalc.calculus.rules import RuleSet
 from boundcalc.calculus.state import LINEAR_FIELDS, LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
 from boundcalc.graph.build import INPUT, inputs_of

@@ -23,7 +23,8 @@ import sympy as sp
 
 from boundcalc.calculus import arith
 from boundcalc.calculus.compose import compose_scope
-from boundcalc.calculus.rules import RuleSet, SymbolicQuantities
+from boundcalc.calculus.quantities import SymbolicQuantities
+from boundcalc.calculus.rules import RuleSet
 from boundcalc.calculus.state import LINEAR_FIELDS, LocalTerm, State, Transfer
 from boundcalc.errors import DeriveError
 

@@ -46,7 +46,7 @@ def mix_scale(params: dict, q_width: sp.Expr) -> sp.Expr:
 class SoftmaxMix(OpKind):
     name = "softmax_mix"
     fields = SoftmaxMixFields
-    flags = Flags(multi_input=True)
+    flags = Flags(multi_input=True, reads_token_bound=True)
     summary = ("attention's mixing of v by softmax(scale·q kᵀ) per head, inputs: [q, k, v] of (tokens, width); "
                "causal masks s > t")
     name_prefix = "mix"

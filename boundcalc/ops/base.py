@@ -32,6 +32,7 @@ class Flags:
     foldable_bias: bool = False     # a constant-1 coordinate passes through unchanged (bias folding)
     multi_input: bool = False       # reads two or more layers (e.g. add)
     reshape: bool = False           # only reorders coordinates (flatten)
+    reads_token_bound: bool = False  # its rule reads the largest token norm of its inputs (State.token_norm)
 
 
 class FieldReader(Protocol):
