@@ -2,7 +2,9 @@
 CNNs, a residual block with a strided 1×1 downsample skip, a CNN with BatchNorm and max-pooling, a block with a
 concatenation, and ResNet-18 (He et al. 2016, Table 1, BasicBlock [2, 2, 2, 2]) in CIFAR geometry (3×3 stem, no
 max-pool) and ImageNet geometry (7×7 stride-2 stem, 3×3 stride-2 max-pool, global average pool). Each file-level
-factory takes no arguments, so ``boundcalc trace tests/trace_models.py:mlp`` works."""
+factory takes no arguments, so ``boundcalc trace tests/trace_models.py:mlp`` works. Sequence models (one sample
+(T, d)): a hand-written softmax attention, nn.MultiheadAttention (self, causal, and the cross / masked forms the
+spec cannot say) and nn.TransformerEncoderLayer stacks, each between a token-wise embedding and a mean-pooled head."""
 from __future__ import annotations
 
 import torch
@@ -202,3 +204,139 @@ class ConcatBlock(nn.Module):
 
 def concat_block() -> nn.Module:
     return _seeded(ConcatBlock)
+
+
+# -- sequence models (one sample is (T, d)); traced with --input-shape T,d --------------------------------------
+
+class HandAttention(nn.Module):
+    """x → Linear q, k, v → softmax(q kᵀ·scale) v (multi-head through view/transpose/reshape) → Linear o, on
+    (B, T, d). ``scale`` None: 1/√head_dim."""
+
+    def __init__(self, dim: int = 8, heads: int = 2, scale: float | None = None) -> None:
+        super().__init__()
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.heads, self.scale = heads, scale
+
+    def forward(self, x):
+        batch, tokens, dim = x.shape
+        h = self.heads
+        scale = self.scale if self.scale is not None else (dim // h) ** -0.5
+        if h == 1:
+            attn = torch.softmax(self.q(x) @ self.k(x).transpose(-2, -1) * scale, dim=-1)
+            return self.o(attn @ self.v(x))
+        q, k, v = (t.view(batch, tokens, h, dim // h).transpose(1, 2) for t in (self.q(x), self.k(x), self.v(x)))
+        attn = torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1)
+        return self.o((attn @ v).transpose(1, 2).reshape(batch, tokens, dim))
+
+
+class SequenceClassifier(nn.Module):
+    """(B, T, d_in) → token-wise Linear embedding → ``body`` → mean over tokens → Linear head."""
+
+    def __init__(self, body: nn.Module, d_in: int = 6, dim: int = 8, classes: int = 3) -> None:
+        super().__init__()
+        self.embed = nn.Linear(d_in, dim)
+        self.body = body
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        return self.head(self.body(self.embed(x)).mean(dim=1))
+
+
+class SelfAttention(nn.Module):
+    """nn.MultiheadAttention(batch_first) on its one input; ``mode`` "cross" reads a second sequence, "mask" a
+    key_padding_mask and "attn_mask" a fixed (non-causal) attn_mask buffer (none can be said in a spec); ``causal``
+    the causal mask."""
+
+    def __init__(self, dim: int = 8, heads: int = 2, mode: str = "self", causal: bool = False) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.mode, self.causal = mode, causal
+        self.register_buffer("band", torch.ones(5, 5, dtype=torch.bool).triu(2) | torch.ones(5, 5).bool().tril(-2))
+
+    def forward(self, x):
+        if self.mode == "cross":
+            return self.attn(x, x.flip(1), x.flip(1), need_weights=False)[0]
+        if self.mode == "mask":
+            return self.attn(x, x, x, key_padding_mask=x[..., 0] > 1.5, need_weights=False)[0]
+        if self.mode == "attn_mask":
+            return self.attn(x, x, x, attn_mask=self.band, need_weights=False)[0]
+        if self.causal:
+            mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+            return self.attn(x, x, x, attn_mask=mask, is_causal=True, need_weights=False)[0]
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+def _encoder(norm_first: bool, activation: str, layers: int = 1) -> nn.Module:
+    return nn.Sequential(*(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, activation=activation,
+                                                      batch_first=True, norm_first=norm_first)
+                           for _ in range(layers)))
+
+
+def _randomise_layernorm(model: nn.Module) -> nn.Module:
+    """LayerNorm γ, β away from (1, 0), so a forward pass that ignored them would be caught."""
+    gen = torch.Generator().manual_seed(2)
+    for module in model.modules():
+        if isinstance(module, nn.LayerNorm):
+            with torch.no_grad():
+                module.weight.copy_(0.5 + torch.rand(module.weight.shape, generator=gen))
+                module.bias.copy_(0.2 * torch.randn(module.bias.shape, generator=gen))
+    return model
+
+
+def _sequence(make) -> nn.Module:
+    """A seeded SequenceClassifier with LayerNorms randomised and the head's bias centring the logits on a fixed
+    batch (so the model's own predictions use more than one class)."""
+    model = _randomise_layernorm(_seeded(make))
+    x = torch.randn((64, 5, 6), generator=torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        model.head.bias -= model(x).mean(dim=0)
+    return model
+
+
+def hand_attention() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(HandAttention(heads=2)))
+
+
+def hand_attention_one_head() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(HandAttention(heads=1, scale=0.3)))
+
+
+def mha() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(SelfAttention()))
+
+
+def mha_causal() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(SelfAttention(causal=True)))
+
+
+def mha_cross() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(SelfAttention(mode="cross")))
+
+
+def mha_key_padding_mask() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(SelfAttention(mode="mask")))
+
+
+def mha_attn_mask() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(SelfAttention(mode="attn_mask")))
+
+
+def layernorm_tokens() -> nn.Module:
+    """Linear embedding → LayerNorm → GELU → Linear (token-wise) → mean over tokens → head."""
+    return _sequence(lambda: SequenceClassifier(nn.Sequential(nn.LayerNorm(8), nn.GELU(), nn.Linear(8, 8))))
+
+
+def encoder_post_norm_relu() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(_encoder(False, "relu")))
+
+
+def encoder_pre_norm_gelu() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(_encoder(True, "gelu")))
+
+
+def encoder_two_layers_pre_norm_relu() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(_encoder(True, "relu", layers=2)))
+
+
+def encoder_two_layers_post_norm_gelu() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(_encoder(False, "gelu", layers=2)))

@@ -18,8 +18,8 @@ TARGET_HELP = ("path/to/file.py:callable or package.module:callable; the callabl
 @app.command()
 def trace(
     target: Annotated[str, typer.Argument(help=TARGET_HELP)],
-    input_shape: Annotated[str, typer.Option("--input-shape", help="One sample's shape: C,H,W for images, D for "
-                                             "vectors (at most 2²² values, MAX_TRACE_INPUT_VALUES).")],
+    input_shape: Annotated[str, typer.Option("--input-shape", help="One sample's shape: C,H,W for images, T,D for "
+                                             "sequences of T tokens (data: {tokens: T, dim: D}), D for vectors (at most 2²² values, MAX_TRACE_INPUT_VALUES).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (atomically; never over "
                                                 "the target file). Default: print the spec.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="The spec's name (default: the callable's "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from boundcalc.limits import MAX_TRACE_INPUT_VALUES
 from boundcalc.trace.assemble import TracedLayer, assemble
+from boundcalc.trace.attention import collapse
 from boundcalc.trace.capture import BATCH, capture, run_model
 from boundcalc.trace.report import TraceError, Unsupported, UnsupportedError
 from boundcalc.trace.writer import check_shapes, spec_text
@@ -39,20 +40,22 @@ class TracedSpec:
 
 
 def parse_input_shape(text: str) -> tuple[int, ...]:
-    """``C,H,W`` (or ``D`` for vectors) as integers, checked by :func:`check_input_shape`."""
+    """``C,H,W`` (images), ``T,D`` (sequences of T tokens) or ``D`` (vectors) as integers, checked by
+    :func:`check_input_shape`."""
     parts = [p.strip() for p in str(text).split(",")]
     try:
         shape = tuple(int(p) for p in parts)
     except ValueError:
-        raise TraceError(f"--input-shape {text!r}: expected integers C,H,W (or D for a vector input)") from None
+        raise TraceError(f"--input-shape {text!r}: expected integers C,H,W (images), T,D (T tokens of D "
+                         "features) or D (vectors)") from None
     return check_input_shape(shape)
 
 
 def check_input_shape(shape) -> tuple[int, ...]:
     shape = tuple(shape)
-    if len(shape) not in (1, 3):
-        raise TraceError(f"--input-shape {','.join(map(str, shape))}: give C,H,W (3 numbers) or D (1 number) per "
-                         f"sample, got {len(shape)}")
+    if len(shape) not in (1, 2, 3):
+        raise TraceError(f"--input-shape {','.join(map(str, shape))}: give C,H,W (3 numbers), T,D (2: tokens, "
+                         f"features) or D (1 number) per sample, got {len(shape)}")
     if not all(isinstance(d, int) and d >= 1 for d in shape):
         raise TraceError(f"--input-shape {','.join(map(str, shape))}: every size must be a positive integer")
     if math.prod(shape) > MAX_TRACE_INPUT_VALUES:
@@ -77,6 +80,7 @@ def trace_model(model, example, name: str = "model", source: str = "") -> Traced
     model.eval()
     expected = run_model(model, example)
     captured = capture(model, example)
+    collapse(captured, model)
     shape = tuple(int(d) for d in example.shape[1:])
     layers, output, rows = assemble(captured, shape)
     header = (f"traced by boundcalc trace from {source or 'a torch.nn.Module'} ({captured.method}"

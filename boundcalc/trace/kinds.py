@@ -16,10 +16,11 @@ IMPLICIT = frozenset({"bias"})
 
 def emit(draft: Draft) -> tuple[str, dict[str, Any], str | None]:
     """(kind, fields to write, None) or (kind, fields, why it cannot be written)."""
-    from pydantic import ValidationError
-
     from boundcalc.ops import OPS
 
+    if draft.kind in COMPOSITES:
+        return _validated(draft.kind, {k: v for k, v in draft.fields.items() if v is not None},
+                          COMPOSITES[draft.kind]())
     kind = draft.kind if draft.kind in OPS else draft.fallback
     if kind not in OPS:
         return draft.kind, {}, (f"op kind {draft.kind!r} is not registered in this boundcalc (its registry has "
@@ -27,14 +28,31 @@ def emit(draft: Draft) -> tuple[str, dict[str, Any], str | None]:
     fields = {k: v for k, v in draft.fields.items() if v is not None} if kind == draft.kind else {}
     declared = OPS[kind].fields.model_fields
     fields = {k: v for k, v in fields.items() if k in declared or k not in IMPLICIT}
+    return _validated(kind, fields, OPS[kind].fields, ["a", "b"] if _multi(kind) else None)
+
+
+def _validated(kind: str, fields: dict[str, Any], model, inputs: list[str] | None = None):
+    """(kind, fields, None) if ``model`` (a field model) accepts them, else the first complaint as the reason."""
+    from pydantic import ValidationError
+
     try:
-        OPS[kind].fields.model_validate({"op": kind, **fields, **({"inputs": ["a", "b"]} if _multi(kind) else {})})
+        model.model_validate({"op": kind, **fields, **({"inputs": inputs} if inputs else {})})
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or kind
         return kind, fields, f"{kind} {where}={fields.get(str(first['loc'][0]), '…')!r}: {first['msg']} " \
                              "(this boundcalc's spec cannot say it)"
     return kind, fields, None
+
+
+def _attention_fields():
+    from boundcalc.spec.attention import AttentionFields
+
+    return AttentionFields
+
+
+#: kinds the spec loader expands into registered kinds (not in the registry themselves) → their field model
+COMPOSITES = {"attention": _attention_fields}
 
 
 def _multi(kind: str) -> bool:

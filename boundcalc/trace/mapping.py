@@ -113,9 +113,9 @@ def linear(node: OpNode, ctx: Context) -> list[Draft]:
     x = _tensor(node)
     weight = _weight(node, 2)
     bias = _bias(node, weight)
-    if len(ctx.shape(x)) != 1:
-        raise Refusal(f"it acts on the last axis of a {ctx.shape(x)} input; the spec's linear reads vectors "
-                      "(flatten first)")
+    if len(ctx.shape(x)) not in (1, 2):
+        raise Refusal(f"it acts on the last axis of a {ctx.shape(x)} input; the spec's linear reads vectors or "
+                      "(tokens, dim) sequences, token-wise (flatten first)")
     return [Draft("linear", {"out": weight.shape[0], "bias": True if bias else None, "param": weight.key}, [x],
                   [weight.key] + ([bias] if bias else []), weight.key)]
 

@@ -64,11 +64,16 @@ def adaptive_avg_pool2d(node: OpNode, ctx: Context) -> list[Draft]:
 
 
 def mean(node: OpNode, ctx: Context) -> list[Draft]:
-    """``x.mean((2, 3))`` (global average pooling), kept as (C, 1, 1) or flattened to (C)."""
+    """``x.mean((2, 3))`` (global average pooling), kept as (C, 1, 1) or flattened to (C); ``x.mean(1)`` of a
+    (T, d) sequence (the token mean)."""
     x = _tensor(node)
     shape = ctx.shape(x)
     dims = arg(node, "dim", 1)
     dims = [dims] if isinstance(dims, int) else list(dims or [])
+    if len(shape) == 2 and [d % 3 for d in dims] == [1]:
+        if node.args.get("keepdim"):
+            raise Refusal("keepdim=True keeps a (1, d) token; the spec's token_mean gives (d)")
+        return [Draft("token_mean", {}, [x])]
     if len(shape) != 3 or sorted(d % 4 for d in dims) != [2, 3]:
         raise Refusal(f"a mean over axes {dims} of a {shape} input; only the global mean over height and width "
                       "(axes 2, 3) is a spec layer")

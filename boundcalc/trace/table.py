@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from boundcalc.trace import mapping as m
 from boundcalc.trace import mapping_maps as s
+from boundcalc.trace import mapping_seq as q
+from boundcalc.trace.attention import MHA_OP
 
 CONVERTERS = {
     "linear": m.linear,
@@ -35,8 +37,12 @@ CONVERTERS = {
     "contiguous": s.passthrough,
     "clone": s.passthrough,
     "detach": s.passthrough,
+    "layer_norm": q.layer_norm,
+    "softmax_mix": q.softmax_mix,
+    MHA_OP: q.multi_head_attention,
 }
 
 #: every kind a converter may emit (a test checks this against the converters and the docs)
 KINDS = ("linear", "conv2d", "batchnorm", "relu", "tanh", "sigmoid", "silu", "hardswish", "leaky_relu", "gelu", "elu",
-         "softplus", "dropout", "identity", "maxpool", "avgpool", "adaptive_avgpool", "add", "concat", "flatten")
+         "softplus", "dropout", "identity", "maxpool", "avgpool", "adaptive_avgpool", "add", "concat", "flatten",
+         "layernorm", "token_mean", "softmax_mix", "attention")

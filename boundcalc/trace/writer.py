@@ -15,9 +15,14 @@ from boundcalc.trace.report import Unsupported
 
 def spec_text(layers: Sequence[TracedLayer], output: str, input_shape: tuple[int, ...], name: str,
               header: str) -> str:
-    """The spec: ``data`` from the input shape, one line per layer, ``output`` when it is not the last layer."""
-    data = {"samples": "m", "dim": input_shape[0]} if len(input_shape) == 1 else \
-        {"samples": "m", "shape": list(input_shape)}
+    """The spec: ``data`` from the input shape ((T, d) is sequence data: ``tokens`` and ``dim``), one line per
+    layer, ``output`` when it is not the last layer."""
+    if len(input_shape) == 1:
+        data = {"samples": "m", "dim": input_shape[0]}
+    elif len(input_shape) == 2:
+        data = {"samples": "m", "tokens": input_shape[0], "dim": input_shape[1]}
+    else:
+        data = {"samples": "m", "shape": list(input_shape)}
     lines = [f"# {line}" for line in header.splitlines()]
     lines += [f"name: {_flow(name)}", f"data: {_flow(data)}", "layers:"]
     previous = INPUT
