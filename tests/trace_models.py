@@ -242,14 +242,24 @@ class SequenceClassifier(nn.Module):
         return self.head(self.body(self.embed(x)).mean(dim=1))
 
 
+class CausalHandAttention(HandAttention):
+    """One head with a causal mask by masked_fill (not a pattern the tracer collapses: refused)."""
+
+    def forward(self, x):
+        scores = self.q(x) @ self.k(x).transpose(-2, -1) / x.shape[-1] ** 0.5
+        scores = scores.masked_fill(torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).triu(1), float("-inf"))
+        return self.o(torch.softmax(scores, dim=-1) @ self.v(x))
+
+
 class SelfAttention(nn.Module):
     """nn.MultiheadAttention(batch_first) on its one input; ``mode`` "cross" reads a second sequence, "mask" a
     key_padding_mask and "attn_mask" a fixed (non-causal) attn_mask buffer (none can be said in a spec); ``causal``
     the causal mask."""
 
-    def __init__(self, dim: int = 8, heads: int = 2, mode: str = "self", causal: bool = False) -> None:
+    def __init__(self, dim: int = 8, heads: int = 2, mode: str = "self", causal: bool = False,
+                 bias: bool = True) -> None:
         super().__init__()
-        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True, bias=bias)
         self.mode, self.causal = mode, causal
         self.register_buffer("band", torch.ones(5, 5, dtype=torch.bool).triu(2) | torch.ones(5, 5).bool().tril(-2))
 
@@ -260,10 +270,24 @@ class SelfAttention(nn.Module):
             return self.attn(x, x, x, key_padding_mask=x[..., 0] > 1.5, need_weights=False)[0]
         if self.mode == "attn_mask":
             return self.attn(x, x, x, attn_mask=self.band, need_weights=False)[0]
+        if self.mode == "weights":         # torch's default need_weights=True, the weights not used
+            return self.attn(x, x, x)[0]
         if self.causal:
             mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
             return self.attn(x, x, x, attn_mask=mask, is_causal=True, need_weights=False)[0]
         return self.attn(x, x, x, need_weights=False)[0]
+
+
+class CausalEncoder(nn.Module):
+    """One pre-norm nn.TransformerEncoderLayer called with the causal src_mask and is_causal=True."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, norm_first=True)
+
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.layer(x, src_mask=mask, is_causal=True)
 
 
 def _encoder(norm_first: bool, activation: str, layers: int = 1) -> nn.Module:
@@ -307,6 +331,22 @@ def mha() -> nn.Module:
 
 def mha_causal() -> nn.Module:
     return _sequence(lambda: SequenceClassifier(SelfAttention(causal=True)))
+
+
+def mha_need_weights_unused() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(SelfAttention(mode="weights")))
+
+
+def mha_without_bias() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(SelfAttention(bias=False)))
+
+
+def hand_attention_causal_mask() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(CausalHandAttention(heads=1)))
+
+
+def encoder_causal() -> nn.Module:
+    return _sequence(lambda: SequenceClassifier(CausalEncoder()))
 
 
 def mha_cross() -> nn.Module:
