@@ -128,3 +128,40 @@ def results_markdown(summary: dict, results: list[dict], records: list[dict], fi
     parts = [[settings_line], ranking_table(summary), collapse_table(records, figure_name),
              lowrank_table(summary, results)]
     return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
+
+
+def not_applicable_rows(results: list[dict], family) -> list[str]:
+    """Each bound that does not apply to some model, with `evaluate`'s reason, per family (``family(result)``
+    names a result's family; one row for all of them where the reason is the same)."""
+    reasons: dict[str, dict[str, str]] = {}
+    for r in results:
+        for key, bound in r["bounds"].items():
+            if bound.get("applies") is False:
+                reasons.setdefault(key, {}).setdefault(family(r), bound["reason"])
+    if not reasons:
+        return []
+    families = list(dict.fromkeys(family(r) for r in results))
+    out = ["### Bounds that do not apply, and why", "", "| bound | architectures | why |", "|---|---|---|"]
+    for key, by_family in reasons.items():
+        grouped: dict[str, list[str]] = {}
+        for name, reason in by_family.items():
+            grouped.setdefault(reason, []).append(name)
+        for reason, names in grouped.items():
+            out.append(f"| {key} | {'all' if len(names) == len(families) else ', '.join(names)} | {reason} |")
+    return out
+
+
+def models_table(summary: dict, results: list[dict], extra: dict[str, dict[str, str]] | None = None) -> list[str]:
+    """Per model: train and test error, measured gap and the log10 gap bound of every evaluated bound, then the
+    columns of ``extra`` (header → model id → cell; "—" for a model without one)."""
+    keys = [b["key"] for b in summary["bounds"]]
+    extra = extra or {}
+    out = ["### Per model: log10 of each gap bound (lower is better)", "",
+           "| model | train error | test error | gap | " + " | ".join([*keys, *extra]) + " |",
+           "|---|---|---|---|" + "---|" * (len(keys) + len(extra))]
+    for r in results:
+        cells = [two(r["bounds"].get(k, {}).get("gap_log10")) for k in keys] if r["ok"] else ["—"] * len(keys)
+        cells += [column.get(r["id"], "—") for column in extra.values()]
+        out.append(f"| {r['id']} | {gap_cell(r['train_error'])} | {gap_cell(r['test_error'])} | "
+                   f"{gap_cell(r['gap'])} | " + " | ".join(cells) + " |")
+    return out

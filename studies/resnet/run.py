@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 import models  # noqa: E402
-from tables import gap_cell, ranking_table, two  # noqa: E402
+from tables import gap_cell, models_table, not_applicable_rows, ranking_table, two  # noqa: E402
 from training import (BATCH, SPLIT_SEED, TRAIN_SIZE, deterministic_torch, error, report, split, train,  # noqa: E402
                       write_manifest, write_npz)
 
@@ -126,36 +126,8 @@ def family(result: dict) -> str:
 
 
 def not_applicable_table(results: list[dict]) -> list[str]:
-    """Each bound that does not apply to some architecture, with `evaluate`'s reason, per architecture family
-    (one row for all of them where the reason is the same)."""
-    reasons: dict[str, dict[str, str]] = {}
-    for r in results:
-        for key, bound in r["bounds"].items():
-            if bound.get("applies") is False:
-                reasons.setdefault(key, {}).setdefault(family(r), bound["reason"])
-    if not reasons:
-        return []
-    families = list(dict.fromkeys(family(r) for r in results))
-    out = ["### Bounds that do not apply, and why", "", "| bound | architectures | why |", "|---|---|---|"]
-    for key, by_family in reasons.items():
-        grouped: dict[str, list[str]] = {}
-        for name, reason in by_family.items():
-            grouped.setdefault(reason, []).append(name)
-        for reason, names in grouped.items():
-            out.append(f"| {key} | {'all' if len(names) == len(families) else ', '.join(names)} | {reason} |")
-    return out
-
-
-def models_table(summary: dict, results: list[dict]) -> list[str]:
-    keys = [b["key"] for b in summary["bounds"]]
-    out = ["### Per model: log10 of each gap bound (lower is better)", "",
-           "| model | train error | test error | gap | " + " | ".join(keys) + " |",
-           "|---|---|---|---|" + "---|" * len(keys)]
-    for r in results:
-        cells = [two(r["bounds"].get(k, {}).get("gap_log10")) for k in keys] if r["ok"] else ["—"] * len(keys)
-        out.append(f"| {r['id']} | {gap_cell(r['train_error'])} | {gap_cell(r['test_error'])} | "
-                   f"{gap_cell(r['gap'])} | " + " | ".join(cells) + " |")
-    return out
+    """Each bound that does not apply, with `evaluate`'s reason, per architecture family (tables.py)."""
+    return not_applicable_rows(results, family)
 
 
 def findings(summary: dict, results: list[dict]) -> list[str]:
