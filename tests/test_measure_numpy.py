@@ -201,3 +201,24 @@ def test_the_package_imports_lazily_and_keeps_its_public_names():
                             env={"PYTHONPATH": str(ROOT), "PATH": ""})
     # the function boundcalc.derive lives in the module boundcalc.derivation, so neither shadows the other
     assert result.stdout.split() == ["True", "True", "True", "boundcalc.spec.load"], result.stderr
+
+
+@pytest.mark.parametrize("side", [300, 520])
+def test_no_spectrum_sigma_and_rank_on_both_sides_of_the_whole_spectrum_size(side):
+    """--no-spectrum takes the whole spectrum up to WHOLE_SPECTRUM_MAX_SIZE (512) and Lanczos with a Cholesky
+    rank certificate above it: both agree with numpy's SVD and matrix_rank, for full and deficient ranks."""
+    from boundcalc.measure.quantities import WHOLE_SPECTRUM_MAX_SIZE, MeasureOptions, measure_weight
+
+    assert (side <= WHOLE_SPECTRUM_MAX_SIZE) == (side == 300)
+    rng = np.random.default_rng(side)
+    for rank in (side, side - 7):
+        left = np.linalg.qr(rng.standard_normal((side + 40, side)))[0]
+        right = np.linalg.qr(rng.standard_normal((side, side)))[0]
+        values = np.r_[np.linspace(10.0, 1.0, rank), np.zeros(side - rank)]       # well separated from τ
+        w = ((left * values) @ right.T).astype(np.float32)
+        got = measure_weight(w, MeasureOptions(spectrum=False), tensor="w").matrix
+        w64 = w.astype(np.float64)
+        sigma = np.linalg.svd(w64, compute_uv=False)
+        assert got.spectral == pytest.approx(sigma[0], rel=1e-10)
+        assert got.rank == np.linalg.matrix_rank(w64, tol=sigma[0] * max(w.shape) * np.finfo(np.float32).eps)
+        assert got.rank == rank
