@@ -158,15 +158,21 @@ def main() -> int:
             (args.folder / f"{key}.txt").write_text(text, encoding="utf-8")
         print(f"wrote {len(results)} outputs to {args.folder}")
         return 0
-    changed = 0
+    changed, new = 0, []
     for key, text in results.items():
-        before = (args.folder / f"{key}.txt").read_text(encoding="utf-8")
+        stored = args.folder / f"{key}.txt"
+        if not stored.is_file():                 # a spec or case added since the baseline was written
+            new.append(key)
+            continue
+        before = stored.read_text(encoding="utf-8")
         if before != text:
             changed += 1
             print(f"CHANGED {key}")
             sys.stdout.writelines(list(difflib.unified_diff(before.splitlines(True), text.splitlines(True),
                                                             "before", "after", n=1))[:40])
-    print(f"{len(results) - changed} of {len(results)} outputs identical")
+    if new:
+        print(f"NEW (not in the baseline): {', '.join(new)}")
+    print(f"{len(results) - changed - len(new)} of {len(results) - len(new)} baseline outputs identical")
     return 1 if changed else 0
 
 
