@@ -101,7 +101,7 @@ def test_findings_quote_means_worked_out_by_hand(study_modules):
     results = [_result("a", 1.0, 1.0, 0.05, 4.0), _result("b", 1.0, 2.0, 0.07, 5.0), _result("c", 2.0, 2.0, 0.03, 7.0)]
     found = {"a": {"certificate": 0.5, "test_error": 0.1}, "c": {"certificate": 0.8, "test_error": 0.1}}
     text = "\n".join(run.findings(summary, results, found))
-    assert "τ of the applicable bounds is 0.10 to 0.10: none tracks the gap" in text
+    assert "τ of the applicable bounds is 0.10: none tracks the gap" in text
     # depth 1: (4 + 5)/2 = 4.5, depth 2: 7; heads 1: 4, heads 2: (5 + 7)/2 = 6
     assert "`k` by depth: 4.50 at depth 1, 7.00 at depth 2." in text
     assert "`k` by heads: 4.00 at heads 1, 6.00 at heads 2." in text

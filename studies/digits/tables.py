@@ -165,3 +165,17 @@ def models_table(summary: dict, results: list[dict], extra: dict[str, dict[str, 
         out.append(f"| {r['id']} | {gap_cell(r['train_error'])} | {gap_cell(r['test_error'])} | "
                    f"{gap_cell(r['gap'])} | " + " | ".join(cells) + " |")
     return out
+
+
+def tau_findings(results: list[dict], summary: dict) -> list[str]:
+    """The head of a study's findings: the heading and the range of Kendall τ over the applicable bounds (one
+    value when one bound applies), saying so when none reaches 0.3; [] when nothing was evaluated."""
+    ok = [r for r in results if r["ok"]]
+    taus = [b["kendall_tau"] for b in summary["bounds"] if b["kendall_tau"] is not None]
+    if not ok or not taus:
+        return []
+    low, high = two(min(taus)), two(max(taus))
+    span = low if low == high else f"{low} to {high}"
+    return ["### Findings (computed from the tables below)", "",
+            f"- Over the {len(ok)} evaluated models, Kendall τ of the applicable bounds is {span}"
+            + (": none tracks the gap across this family." if max(taus) < 0.3 else ".")]

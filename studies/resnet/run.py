@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 import models  # noqa: E402
-from tables import gap_cell, models_table, not_applicable_rows, ranking_table, two  # noqa: E402
+from tables import gap_cell, models_table, not_applicable_rows, ranking_table, tau_findings, two  # noqa: E402
 from training import (BATCH, SPLIT_SEED, TRAIN_SIZE, deterministic_torch, error, report, split, train,  # noqa: E402
                       write_manifest, write_npz)
 
@@ -133,13 +133,10 @@ def not_applicable_table(results: list[dict]) -> list[str]:
 def findings(summary: dict, results: list[dict]) -> list[str]:
     """What the tables say, computed from their cells: the range of τ, and the mean gap and mean log10 gap bound
     with and without BatchNorm."""
-    ok = [r for r in results if r["ok"]]
-    taus = [b["kendall_tau"] for b in summary["bounds"] if b["kendall_tau"] is not None]
-    if not ok or not taus:
+    out = tau_findings(results, summary)
+    if not out:
         return []
-    out = ["### Findings (computed from the tables below)", "",
-           f"- Over the {len(ok)} evaluated models, Kendall τ of the applicable bounds is {two(min(taus))} to "
-           f"{two(max(taus))}" + (": none tracks the gap across this family." if max(taus) < 0.3 else ".")]
+    ok = [r for r in results if r["ok"]]
     groups = {flag: [r for r in ok if r["hyperparameters"]["batchnorm"] == flag] for flag in ("no", "yes")}
     if all(groups.values()):
         def mean(values):

@@ -34,7 +34,7 @@ import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 import models  # noqa: E402
-from tables import gap_cell, models_table, not_applicable_rows, ranking_table, two  # noqa: E402
+from tables import gap_cell, models_table, not_applicable_rows, ranking_table, tau_findings, two  # noqa: E402
 from training import (BATCH, SPLIT_SEED, TRAIN_SIZE, deterministic_torch, error, report, split, train,  # noqa: E402
                       write_manifest, write_npz)
 
@@ -148,13 +148,10 @@ def mean(values: list[float]) -> float:
 def findings(summary: dict, results: list[dict], found: dict[str, dict]) -> list[str]:
     """What the tables say, computed from their cells: the range of τ, the mean log10 gap bound of each bound per
     depth and per heads, and the mean certificate against the mean measured gap."""
-    ok = [r for r in results if r["ok"]]
-    taus = [b["kendall_tau"] for b in summary["bounds"] if b["kendall_tau"] is not None]
-    if not ok or not taus:
+    out = tau_findings(results, summary)
+    if not out:
         return []
-    out = ["### Findings (computed from the tables below)", "",
-           f"- Over the {len(ok)} evaluated models, Kendall τ of the applicable bounds is {two(min(taus))} to "
-           f"{two(max(taus))}" + (": none tracks the gap across this family." if max(taus) < 0.3 else ".")]
+    ok = [r for r in results if r["ok"]]
     for name in ("depth", "heads"):
         values = sorted({r["hyperparameters"][name] for r in ok}, key=float)
         if len(values) < 2:
