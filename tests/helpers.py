@@ -1,4 +1,5 @@
 """Small objects shared by several test modules."""
+import contextlib
 
 
 class WritesAFile:
@@ -51,3 +52,28 @@ def write_deep_chain(folder, depth: int, width: int = 3, samples: int = 40) -> l
     np.savez(folder / "train.npz", X=x, y=(weights[-1] @ h).argmax(axis=0))
     (folder / "deep.yaml").write_text(DEEP_CHAIN_SPEC.format(width=width))
     return weights
+
+
+#: the module names every study folder defines for itself (studies/<name>/run.py, models.py)
+STUDY_LOCAL_MODULES = ("run", "models")
+
+
+@contextlib.contextmanager
+def study_imports(study):
+    """Import a study's own modules (``run``, ``models``) from ``study`` and its shared ones (studies/studylib.py,
+    studies/digits/tables.py, training.py): the study-local names are dropped from sys.modules before and after,
+    so two studies' ``models`` never stand in for each other in one test process."""
+    import importlib
+    import sys
+
+    paths = [str(study), str(study.parent), str(study.parent / "digits")]
+    for name in STUDY_LOCAL_MODULES:
+        sys.modules.pop(name, None)
+    sys.path[:0] = paths
+    try:
+        yield importlib.import_module
+    finally:
+        for path in paths:
+            sys.path.remove(path)
+        for name in STUDY_LOCAL_MODULES:
+            sys.modules.pop(name, None)

@@ -1,6 +1,5 @@
 """The resnet study: its tiny version (4 traced models, 4 epochs) runs end to end; the committed page shows the
 committed outputs; the not-applicable table groups architectures by reason."""
-import importlib
 import json
 import re
 import subprocess
@@ -8,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import study_imports
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "resnet"
 RUN = STUDY / "run.py"
@@ -49,12 +50,8 @@ def test_tiny_refuses_to_overwrite_the_committed_outputs():
 
 @pytest.fixture()
 def run_module():
-    sys.path.insert(0, str(STUDY))
-    try:
-        yield importlib.import_module("run")
-    finally:
-        sys.path.remove(str(STUDY))
-        sys.modules.pop("run", None)
+    with study_imports(STUDY) as load:
+        yield load("run")
 
 
 def _result(arch, bn, reasons, gap=0.1, logs=None):

@@ -1,7 +1,6 @@
 """The transformer study: its tiny version (2 models, 4 epochs, one small certificate) runs end to end; each
 hand-written spec reproduces its model's margins (the spec's forward pass against torch's); the committed page
 shows the committed outputs; the findings quote means worked out by hand."""
-import importlib
 import json
 import re
 import subprocess
@@ -11,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+
+from tests.helpers import study_imports
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "transformer"
 RUN = STUDY / "run.py"
@@ -27,14 +28,8 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def study_modules():
-    sys.path[:0] = [str(STUDY), str(STUDY.parent), str(STUDY.parent / "digits")]
-    try:
-        yield importlib.import_module("run"), importlib.import_module("models")
-    finally:
-        for path in (str(STUDY), str(STUDY.parent), str(STUDY.parent / "digits")):
-            sys.path.remove(path)
-        sys.modules.pop("run", None)
-        sys.modules.pop("models", None)
+    with study_imports(STUDY) as load:
+        yield load("run"), load("models")
 
 
 def test_tiny_study_trains_ranks_and_certifies(tiny):
