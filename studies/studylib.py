@@ -82,3 +82,26 @@ def parallel_map(function, jobs: list, workers: int) -> list:
     method = "fork" if "fork" in get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
         return list(pool.map(function, jobs))
+
+
+def study_arguments(description: str, committed: Path, default_out: Path, tiny: str,
+                    workers: str = "processes for training and for zoo evaluate"):
+    """The command line every study takes: ``--out`` or ``--regenerate`` (into ``committed``), ``--tiny`` (the
+    test's grid, described by ``tiny``; never into ``committed``) and ``--workers`` (≥ 1). ``args.out`` is
+    resolved."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, default=None, help=f"output folder (default {default_out})")
+    where.add_argument("--regenerate", action="store_true",
+                       help=f"write into {committed} and update the README (the committed outputs)")
+    parser.add_argument("--tiny", action="store_true", help=f"{tiny} (the test's version)")
+    parser.add_argument("--workers", type=int, default=2, help=workers)
+    args = parser.parse_args()
+    args.out = (committed if args.regenerate else args.out or default_out).resolve()
+    if args.workers < 1:
+        parser.error(f"--workers must be ≥ 1, got {args.workers}")
+    if args.tiny and args.out == committed:
+        parser.error("--tiny would overwrite the committed outputs of the full study; give another --out")
+    return args

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 #: studylib pins one thread for torch, BLAS and OpenMP: imported before numpy and torch
-from studylib import ROOT, boundcalc, boundcalc_here, comparison_with_committed, update_readme  # noqa: E402
+from studylib import (ROOT, boundcalc, boundcalc_here, comparison_with_committed,  # noqa: E402
+                      study_arguments, update_readme)
 
-import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
@@ -93,21 +93,8 @@ def settings_line(grid: dict) -> str:
             f"matplotlib {matplotlib.__version__}.")
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--out", type=Path, default=None, help=f"output folder (default {DEFAULT_OUT})")
-    where.add_argument("--regenerate", action="store_true",
-                       help=f"write into {COMMITTED} and update the README (the committed outputs)")
-    parser.add_argument("--tiny", action="store_true", help="4 models, 1 epoch (the test's version)")
-    parser.add_argument("--workers", type=int, default=2, help="processes for training and for zoo evaluate")
-    args = parser.parse_args()
-    args.out = (COMMITTED if args.regenerate else args.out or DEFAULT_OUT).resolve()
-    if args.workers < 1:
-        parser.error(f"--workers must be ≥ 1, got {args.workers}")
-    if args.tiny and args.out == COMMITTED:
-        parser.error("--tiny would overwrite the committed outputs of the full study; give another --out")
-    return args
+def parse_args():
+    return study_arguments(__doc__.splitlines()[0], COMMITTED, DEFAULT_OUT, "4 models, 1 epoch")
 
 
 def main() -> None:

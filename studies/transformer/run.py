@@ -19,9 +19,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent / "digits")]
 #: studylib pins one thread for torch, BLAS and OpenMP: imported before numpy and torch
-from studylib import ROOT, boundcalc, comparison_with_committed, parallel_map, update_readme  # noqa: E402
+from studylib import (ROOT, boundcalc, comparison_with_committed, parallel_map,  # noqa: E402
+                      study_arguments, update_readme)
 
-import argparse  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -196,21 +196,8 @@ def results_markdown(grid: dict, summary: dict, results: list[dict], found: dict
     return "\n\n".join("\n".join(part) for part in parts if part) + "\n"
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--out", type=Path, default=None, help=f"output folder (default {DEFAULT_OUT})")
-    where.add_argument("--regenerate", action="store_true",
-                       help=f"write into {COMMITTED} and update the README (the committed outputs)")
-    parser.add_argument("--tiny", action="store_true", help="2 models, 4 epochs (the test's version)")
-    parser.add_argument("--workers", type=int, default=2, help="processes for training, zoo evaluate and certify")
-    args = parser.parse_args()
-    args.out = (COMMITTED if args.regenerate else args.out or DEFAULT_OUT).resolve()
-    if args.workers < 1:
-        parser.error(f"--workers must be ≥ 1, got {args.workers}")
-    if args.tiny and args.out == COMMITTED:
-        parser.error("--tiny would overwrite the committed outputs of the full study; give another --out")
-    return args
+def parse_args():
+    return study_arguments(__doc__.splitlines()[0], COMMITTED, DEFAULT_OUT, "2 models, 4 epochs", workers="processes for training, zoo evaluate and certify")
 
 
 def main() -> None:
