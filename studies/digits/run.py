@@ -25,7 +25,6 @@ from studylib import (ROOT, boundcalc, boundcalc_here, comparison_with_committed
                       study_arguments, update_readme)
 
 import json  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -34,11 +33,11 @@ DEFAULT_OUT = HERE / "rerun"       # where a plain run writes (git-ignored)
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from findings import findings_markdown  # noqa: E402
 from tables import results_markdown  # noqa: E402
-from training import BATCH, SPLIT_SEED, TRAIN_SIZE, build_zoo, configs, deterministic_torch  # noqa: E402
+from training import (SPLIT_SEED, TRAIN_SIZE, build_zoo, configs, deterministic_torch, library_versions,  # noqa: E402
+                      training_phrase)
 
 FULL = dict(weight_decays=[0.0, 1e-4, 1e-3, 3e-3, 1e-2], widths=[32, 64], depths=[2, 3], ranks=[2, 4, 8],
             lowrank_decays=[0.0, 1e-3], epochs=60, lr=3e-3)
@@ -81,16 +80,9 @@ def collapse_figure(out: Path, records: list[dict], rows: list[dict]) -> Path:
 
 def settings_line(grid: dict) -> str:
     """How the models were made, with the library versions (another version may change the last digits)."""
-    import matplotlib
-    import sklearn
-
-    n, epochs = len(configs(grid)), grid["epochs"]
-    return (f"Run: {n} models, {TRAIN_SIZE} training images (split seed {SPLIT_SEED}), minibatch Adam "
-            f"(lr {grid['lr']:g}, batch {BATCH}, {epochs} epoch{'s' if epochs != 1 else ''}), "
-            f"model n seeded with n (0 to {n - 1}); "
-            f"one CPU thread per process, torch deterministic algorithms. Python {platform.python_version()}, "
-            f"torch {torch.__version__}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
-            f"matplotlib {matplotlib.__version__}.")
+    return (f"Run: {len(configs(grid))} models, {TRAIN_SIZE} training images (split seed {SPLIT_SEED}), "
+            f"{training_phrase(grid, len(configs(grid)))}; one CPU thread per process, torch deterministic "
+            f"algorithms. {library_versions()}.")
 
 
 def parse_args():

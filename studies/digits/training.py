@@ -193,3 +193,26 @@ def report(rows: list[dict]) -> None:
     for row in rows:
         print(f"trained {row['id']}: train error {row['train_error']:.3f}, test error {row['test_error']:.3f}",
               flush=True)
+
+
+def training_phrase(grid: dict, models: int) -> str:
+    """How every study trains, as its settings line says it: the optimiser, step size, batch, epochs and seeds."""
+    epochs = grid["epochs"]
+    return (f"minibatch Adam (lr {grid['lr']:g}, batch {BATCH}, {epochs} epoch{'s' if epochs != 1 else ''}), "
+            f"model n seeded with n (0 to {models - 1})")
+
+
+def library_versions(matplotlib: bool = True) -> str:
+    """The versions a study's numbers depend on (another version may change the last digits)."""
+    import platform
+
+    import numpy
+    import sklearn
+
+    text = (f"Python {platform.python_version()}, torch {torch.__version__}, numpy {numpy.__version__}, "
+            f"scikit-learn {sklearn.__version__}")
+    if matplotlib:
+        import matplotlib as plots
+
+        text += f", matplotlib {plots.__version__}"
+    return text

@@ -25,19 +25,17 @@ from studylib import (ROOT, boundcalc, comparison_with_committed, parallel_map, 
 
 import itertools  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 import models  # noqa: E402
 from tables import gap_cell, models_table, not_applicable_rows, ranking_table, tau_findings, two  # noqa: E402
-from training import (BATCH, SPLIT_SEED, TRAIN_SIZE, deterministic_torch, error, report, split, train,  # noqa: E402
-                      write_manifest, write_npz)
+from training import (SPLIT_SEED, TRAIN_SIZE, deterministic_torch, error, library_versions, report, split,  # noqa: E402
+                      train, training_phrase, write_manifest, write_npz)
 
 COMMITTED = HERE / "output"
 DEFAULT_OUT = HERE / "rerun"
@@ -156,15 +154,9 @@ def findings(summary: dict, results: list[dict]) -> list[str]:
 
 
 def settings_line(grid: dict) -> str:
-    import matplotlib
-    import sklearn
-
-    n, epochs = len(configs(grid)), grid["epochs"]
-    return (f"Run: {n} models traced with `boundcalc trace`, {TRAIN_SIZE} training images (split seed {SPLIT_SEED}), "
-            f"minibatch Adam (lr {grid['lr']:g}, batch {BATCH}, {epochs} epoch{'s' if epochs != 1 else ''}), model n "
-            f"seeded with n (0 to {n - 1}); one CPU thread per process, torch deterministic algorithms. Python "
-            f"{platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, scikit-learn "
-            f"{sklearn.__version__}, matplotlib {matplotlib.__version__}.")
+    return (f"Run: {len(configs(grid))} models traced with `boundcalc trace`, {TRAIN_SIZE} training images (split "
+            f"seed {SPLIT_SEED}), {training_phrase(grid, len(configs(grid)))}; one CPU thread per process, torch "
+            f"deterministic algorithms. {library_versions()}.")
 
 
 def results_markdown(grid: dict, summary: dict, results: list[dict]) -> str:

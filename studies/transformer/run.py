@@ -24,19 +24,17 @@ from studylib import (ROOT, boundcalc, comparison_with_committed, parallel_map, 
 
 import itertools  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 import models  # noqa: E402
 from tables import gap_cell, models_table, not_applicable_rows, ranking_table, tau_findings, two  # noqa: E402
-from training import (BATCH, SPLIT_SEED, TRAIN_SIZE, deterministic_torch, error, report, split, train,  # noqa: E402
-                      write_manifest, write_npz)
+from training import (SPLIT_SEED, TRAIN_SIZE, deterministic_torch, error, library_versions, report, split,  # noqa: E402
+                      train, training_phrase, write_manifest, write_npz)
 
 COMMITTED = HERE / "output"
 DEFAULT_OUT = HERE / "rerun"
@@ -174,19 +172,14 @@ def findings(summary: dict, results: list[dict], found: dict[str, dict]) -> list
 
 
 def settings_line(grid: dict) -> str:
-    import sklearn
-
-    n, epochs = len(configs(grid)), grid["epochs"]
     cert = grid["certify"]
-    return (f"Run: {n} models, specs written by models.py, {TRAIN_SIZE} training images (split seed {SPLIT_SEED}) "
-            f"as {SEQUENCE[0]} tokens of {SEQUENCE[1]} pixels, width {models.WIDTH}, MLP width {models.HIDDEN}, "
-            f"minibatch Adam (lr {grid['lr']:g}, batch {BATCH}, {epochs} epoch{'s' if epochs != 1 else ''}), model n "
-            f"seeded with n (0 to {n - 1}); certificates: `boundcalc certify --prior learned --objective fquad` "
-            f"({cert['mc_samples']} Monte-Carlo samples, {cert['epochs']} epochs, δ = 0.05, the bound on the half of "
-            f"the training images the prior did not see; the column shows the certificate and, in brackets, the "
-            f"stochastic network's held-out error). One CPU thread per process, torch deterministic algorithms. "
-            f"Python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, scikit-learn "
-            f"{sklearn.__version__}.")
+    return (f"Run: {len(configs(grid))} models, specs written by models.py, {TRAIN_SIZE} training images (split seed "
+            f"{SPLIT_SEED}) as {SEQUENCE[0]} tokens of {SEQUENCE[1]} pixels, width {models.WIDTH}, MLP width "
+            f"{models.HIDDEN}, {training_phrase(grid, len(configs(grid)))}; certificates: `boundcalc certify --prior "
+            f"learned --objective fquad` ({cert['mc_samples']} Monte-Carlo samples, {cert['epochs']} epochs, δ = 0.05, "
+            "the bound on the half of the training images the prior did not see; the column shows the certificate "
+            "and, in brackets, the stochastic network's held-out error). One CPU thread per process, torch "
+            f"deterministic algorithms. {library_versions(matplotlib=False)}.")
 
 
 def results_markdown(grid: dict, summary: dict, results: list[dict], found: dict[str, dict]) -> str:
